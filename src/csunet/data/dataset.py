@@ -1,0 +1,129 @@
+"""A PyTorch Dataset over any dataset description, and how to turn a name into a description."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from csunet.data.description import DatasetDescription
+from csunet.data.errors import DataError, DataWarning
+from csunet.data.io import read_image
+from csunet.data.masks import read_mask
+from csunet.data.pairing import Pairing, pair_files
+from csunet.data.tasks import get_task, is_task_name, super_description
+
+SAMPLE_NAME = "sample"
+
+
+def sample_root() -> Path:
+    """Folder of the bundled sample (NASA's Super-1 task, MIT licensed)."""
+    return Path(str(resources.files("csunet") / "sample" / "super1"))
+
+
+def sample_description() -> DatasetDescription:
+    return super_description(sample_root(), SAMPLE_NAME)
+
+
+def load_description(spec: str | os.PathLike | DatasetDescription, data_root=None) -> DatasetDescription:
+    """A description from a built-in task name, ``sample``, or a YAML file path."""
+    if isinstance(spec, DatasetDescription):
+        return spec
+    text = str(spec)
+    if text == SAMPLE_NAME:
+        return sample_description()
+    if is_task_name(text):
+        return get_task(text, data_root)
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        return DatasetDescription.load(path)
+    raise DataError(f"{text!r} is neither a built-in task, 'sample', nor a dataset description file")
+
+
+def pair_split(description: DatasetDescription, split: str) -> Pairing:
+    folders = description.split(split)
+    return pair_files(folders.images, folders.masks, description.mask_suffix)
+
+
+def load_pair(image_path: Path, mask_path: Path, description: DatasetDescription) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 image (H, W, C), uint8 class mask (H, W)), checking that their sizes agree."""
+    image = read_image(image_path)
+    mask = read_mask(mask_path, description.encoding)
+    if image.shape[:2] != mask.shape:
+        raise DataError(
+            f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image {image_path.name} "
+            f"is {image.shape[1]}x{image.shape[0]}"
+        )
+    return image, mask
+
+
+class SegmentationDataset(Dataset):
+    """Image/mask pairs of one split, as (image float32 (C, H, W), mask int64 (H, W)).
+
+    ``transform`` is an albumentations transform (called as ``transform(image=..., mask=...)``) applied to the
+    float image in [0, 1] and the class mask. Grey images are repeated to ``channels`` channels. Decoded
+    files are kept in memory when ``cache`` is true (micrograph sets are small; TIFF decoding is not free).
+    Unpaired files are named in one warning and skipped; an empty split is an error.
+    """
+
+    def __init__(
+        self,
+        description: DatasetDescription | str | os.PathLike,
+        split: str,
+        transform: Callable | None = None,
+        channels: int = 3,
+        cache: bool = True,
+        data_root: str | os.PathLike | None = None,
+    ) -> None:
+        self.description = load_description(description, data_root)
+        self.split = split
+        self.transform = transform
+        self.channels = channels
+        self.cache = cache
+        pairing = pair_split(self.description, split)
+        message = pairing.warning(f"{self.description.name}/{split}")
+        if message:
+            warnings.warn(message, DataWarning, stacklevel=2)
+        if not pairing.pairs:
+            folders = self.description.split(split)
+            raise DataError(
+                f"{folders.images}: split {split!r} has no image with a matching mask in {folders.masks}"
+            )
+        self.pairs = pairing.pairs
+        self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def names(self) -> list[str]:
+        return [image.name for image, _ in self.pairs]
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded (image (H, W, C) float32, mask (H, W) uint8) before any transform."""
+        if index in self._decoded:
+            return self._decoded[index]
+        image, mask = load_pair(*self.pairs[index], self.description)
+        if image.shape[-1] == 1 and self.channels != 1:
+            image = np.repeat(image, self.channels, axis=-1)
+        elif image.shape[-1] != self.channels:
+            raise DataError(
+                f"{self.pairs[index][0]}: image has {image.shape[-1]} channels, expected {self.channels}"
+            )
+        if self.cache:
+            self._decoded[index] = (image, mask)
+        return image, mask
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.load(index)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        image_t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+        mask_t = torch.from_numpy(np.ascontiguousarray(mask).astype(np.int64))
+        return image_t, mask_t

@@ -1,0 +1,212 @@
+"""Dataset descriptions: where images and masks live, which classes there are, how masks encode them.
+
+A description is what the rest of the toolkit consumes; built-in NASA tasks are descriptions made in code,
+users write (or ``csunet data init``) a YAML file. Format::
+
+    name: my-alloy
+    classes: [matrix, secondary, tertiary]      # index order = model output channel order
+    mask:
+      encoding: colour                          # or: index
+      colours: {secondary: "#0000ff", tertiary: "#ff0000"}
+      default: matrix                           # colour encoding: class of pixels matching no colour
+      # index encoding instead: values: {background: 0, oxide: [1, 2]}
+      ignore: 255                               # raw value (or colour) of unlabelled pixels, optional
+      suffix: _mask                             # mask file stem = image stem + suffix
+    splits:                                     # split layout ...
+      train: {images: train, masks: train_annot}
+      val: {images: val, masks: val_annot}
+    # ... or one folder pair (a single split called "all"):
+    # images: images
+    # masks: masks
+    pixel_size_um: 0.0125                       # optional
+    class_colours: {matrix: "#000000"}          # optional display colours
+
+Relative folders are relative to the YAML file (or to ``root:`` when given).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from csunet.data.errors import DataError
+from csunet.data.masks import ColourEncoding, IndexEncoding, MaskEncoding, format_colour, parse_colour
+
+DEFAULT_PALETTE = [
+    (0, 0, 0),
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+]
+
+
+@dataclass(frozen=True)
+class SplitFolders:
+    images: Path
+    masks: Path
+
+
+@dataclass
+class DatasetDescription:
+    name: str
+    classes: list[str]
+    encoding: MaskEncoding
+    splits: dict[str, SplitFolders]
+    mask_suffix: str = ""
+    pixel_size_um: float | None = None
+    class_colours: list[tuple[int, int, int]] = field(default_factory=list)
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        where = self.source or self.name
+        if not self.classes:
+            raise DataError(f"{where}: no classes listed")
+        if len(set(self.classes)) != len(self.classes):
+            raise DataError(f"{where}: class names repeat: {self.classes}")
+        if len(self.classes) >= 255:
+            raise DataError(f"{where}: at most 254 classes are supported")
+        if not self.splits:
+            raise DataError(f"{where}: no image/mask folders given")
+        if not self.class_colours:
+            self.class_colours = [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(self.classes))]
+        if len(self.class_colours) != len(self.classes):
+            raise DataError(f"{where}: {len(self.class_colours)} display colours for {len(self.classes)} classes")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str) -> SplitFolders:
+        if name not in self.splits:
+            raise DataError(f"{self.source or self.name}: no split {name!r}; it has {sorted(self.splits)}")
+        return self.splits[name]
+
+    def to_dict(self) -> dict:
+        """Plain-data form (YAML/JSON/checkpoint friendly); folders stay absolute."""
+        mask: dict = {"encoding": self.encoding.kind}
+        if isinstance(self.encoding, IndexEncoding):
+            values: dict[str, list[int]] = {}
+            for raw, index in sorted(self.encoding.values.items()):
+                values.setdefault(self.classes[index], []).append(raw)
+            mask["values"] = {k: v[0] if len(v) == 1 else v for k, v in values.items()}
+            if self.encoding.ignore is not None:
+                mask["ignore"] = self.encoding.ignore
+        else:
+            colours: dict[str, list[str]] = {}
+            for colour, index in self.encoding.colours.items():
+                colours.setdefault(self.classes[index], []).append(format_colour(colour))
+            mask["colours"] = {k: v[0] if len(v) == 1 else v for k, v in colours.items()}
+            if self.encoding.default is not None:
+                mask["default"] = self.classes[self.encoding.default]
+            if self.encoding.ignore is not None:
+                mask["ignore"] = format_colour(self.encoding.ignore)
+        if self.mask_suffix:
+            mask["suffix"] = self.mask_suffix
+        out: dict = {"name": self.name, "classes": list(self.classes), "mask": mask}
+        out["splits"] = {k: {"images": str(v.images), "masks": str(v.masks)} for k, v in self.splits.items()}
+        if self.pixel_size_um is not None:
+            out["pixel_size_um"] = self.pixel_size_um
+        out["class_colours"] = {c: format_colour(rgb) for c, rgb in zip(self.classes, self.class_colours)}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, base: Path | None = None, source: Path | None = None) -> DatasetDescription:
+        where = source or "dataset description"
+        if not isinstance(data, dict):
+            raise DataError(f"{where}: expected a mapping at the top level")
+        try:
+            classes = [str(c) for c in data["classes"]]
+            mask = data.get("mask") or {}
+            base = Path(data.get("root", ".")) if base is None else base / data.get("root", ".")
+            splits = _parse_splits(data, base, where)
+            encoding = _parse_encoding(mask, classes, where)
+            colours_in = data.get("class_colours") or {}
+            class_colours = [parse_colour(colours_in[c]) for c in classes] if colours_in else []
+        except KeyError as exc:
+            raise DataError(f"{where}: missing required field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{where}: {exc}") from None
+        pixel = data.get("pixel_size_um")
+        return cls(
+            name=str(data.get("name", source.stem if source else "dataset")),
+            classes=classes,
+            encoding=encoding,
+            splits=splits,
+            mask_suffix=str(mask.get("suffix", "")),
+            pixel_size_um=float(pixel) if pixel is not None else None,
+            class_colours=class_colours,
+            source=source,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DatasetDescription:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: dataset description file does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise DataError(f"{path}: not valid YAML ({exc})") from None
+        return cls.from_dict(data, base=path.resolve().parent, source=path)
+
+    def save(self, path: str | os.PathLike) -> None:
+        from csunet.utils import atomic_write_text
+
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _parse_splits(data: dict, base: Path, where) -> dict[str, SplitFolders]:
+    if "splits" in data:
+        if not isinstance(data["splits"], dict) or not data["splits"]:
+            raise DataError(f"{where}: 'splits' must map split names to {{images: ..., masks: ...}}")
+        return {
+            str(name): SplitFolders(base / entry["images"], base / entry["masks"])
+            for name, entry in data["splits"].items()
+        }
+    if "images" in data and "masks" in data:
+        return {"all": SplitFolders(base / data["images"], base / data["masks"])}
+    raise DataError(f"{where}: give either 'splits' or both 'images' and 'masks'")
+
+
+def _class_index(name, classes: list[str], where) -> int:
+    if str(name) not in classes:
+        raise DataError(f"{where}: mask table names class {name!r}, which is not in classes {classes}")
+    return classes.index(str(name))
+
+
+def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
+    kind = mask.get("encoding", "index")
+    if kind == "index":
+        values_in = mask.get("values") or {c: i for i, c in enumerate(classes)}
+        values: dict[int, int] = {}
+        for name, raws in values_in.items():
+            for raw in raws if isinstance(raws, list) else [raws]:
+                if int(raw) in values:
+                    raise DataError(f"{where}: mask value {raw} is assigned to two classes")
+                values[int(raw)] = _class_index(name, classes, where)
+        ignore = mask.get("ignore")
+        return IndexEncoding(values=values, ignore=int(ignore) if ignore is not None else None)
+    if kind in ("colour", "color"):
+        colours: dict = {}
+        for name, specs in (mask.get("colours") or mask.get("colors") or {}).items():
+            for spec in specs if isinstance(specs, list) and isinstance(specs[0], (str, list)) else [specs]:
+                colours[parse_colour(spec)] = _class_index(name, classes, where)
+        if not colours:
+            raise DataError(f"{where}: colour encoding needs 'colours: {{class: '#rrggbb'}}'")
+        default = mask.get("default")
+        ignore = mask.get("ignore")
+        return ColourEncoding(
+            colours=colours,
+            default=_class_index(default, classes, where) if default is not None else None,
+            ignore=parse_colour(ignore) if ignore is not None else None,
+        )
+    raise DataError(f"{where}: unknown mask encoding {kind!r} (expected 'index' or 'colour')")

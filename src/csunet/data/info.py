@@ -1,0 +1,185 @@
+"""Summaries of a dataset: what `csunet data info` prints, and `csunet data init`'s guess at a description."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from csunet.data.dataset import load_pair, pair_split
+from csunet.data.description import DatasetDescription
+from csunet.data.errors import DataError
+from csunet.data.io import is_image_file, read_array
+from csunet.data.masks import IGNORE_INDEX, format_colour
+
+
+def dataset_info(description: DatasetDescription) -> dict:
+    """Per split: counts, sizes, dtypes, per-class pixel fractions, unpaired files and unreadable files.
+
+    Bad files are collected as errors rather than raised, so one look shows every problem in a dataset.
+    """
+    report: dict = {
+        "name": description.name,
+        "classes": description.classes,
+        "splits": {},
+        "warnings": [],
+        "errors": [],
+    }
+    for split in description.splits:
+        try:
+            pairing = pair_split(description, split)
+        except DataError as exc:
+            report["errors"].append(str(exc))
+            continue
+        message = pairing.warning(f"{description.name}/{split}")
+        if message:
+            report["warnings"].append(message)
+        counts = np.zeros(description.num_classes + 1, dtype=np.int64)  # last slot: ignored pixels
+        sizes: Counter = Counter()
+        dtypes: Counter = Counter()
+        for image_path, mask_path in pairing.pairs:
+            try:
+                raw = read_array(image_path)
+                image, mask = load_pair(image_path, mask_path, description)
+            except DataError as exc:
+                report["errors"].append(str(exc))
+                continue
+            sizes[f"{image.shape[1]}x{image.shape[0]}"] += 1
+            dtypes[f"{raw.dtype}x{image.shape[-1]}ch"] += 1
+            binned = np.bincount(mask.ravel(), minlength=256)
+            counts[:-1] += binned[: description.num_classes]
+            counts[-1] += binned[IGNORE_INDEX]
+        labelled = counts[:-1].sum()
+        if not pairing.pairs:
+            report["warnings"].append(f"{description.name}/{split}: empty split (no image with a matching mask)")
+        report["splits"][split] = {
+            "images": len(pairing.pairs) + len(pairing.images_without_mask),
+            "pairs": len(pairing.pairs),
+            "images_without_mask": [p.name for p in pairing.images_without_mask],
+            "masks_without_image": [p.name for p in pairing.masks_without_image],
+            "sizes": dict(sizes),
+            "dtypes": dict(dtypes),
+            "class_fractions": {
+                c: (float(counts[i] / labelled) if labelled else 0.0) for i, c in enumerate(description.classes)
+            },
+            "ignored_pixels": int(counts[-1]),
+        }
+    return report
+
+
+def _find_folders(root: Path) -> dict[str, dict[str, str]]:
+    """Image/mask folder pairs under ``root``: NASA's ``split`` + ``split_annot``, or images/ + masks|labels/."""
+    subdirs = {p.name: p for p in root.iterdir() if p.is_dir()}
+    splits = {}
+    for name in sorted(subdirs):
+        if name + "_annot" in subdirs:
+            splits[name] = {"images": name, "masks": name + "_annot"}
+    if splits:
+        return splits
+    for images in ("images", "imgs", "image"):
+        for masks in ("masks", "labels", "annotations", "mask", "label"):
+            if images in subdirs and masks in subdirs:
+                return {"all": {"images": images, "masks": masks}}
+    raise DataError(
+        f"{root}: no image/mask folders found; expected <split>/ with <split>_annot/ (train, val, test), "
+        "or images/ with masks/ (or labels/)"
+    )
+
+
+def _guess_suffix(image_dir: Path, mask_dir: Path) -> str:
+    image_stems = {p.stem for p in image_dir.iterdir() if is_image_file(p)}
+    mask_stems = [p.stem for p in mask_dir.iterdir() if is_image_file(p)]
+    if any(s in image_stems for s in mask_stems):
+        return ""
+    for suffix in ("_mask", "_label", "_labels", "_annot", "-mask", "_seg"):
+        if any(s.endswith(suffix) and s[: -len(suffix)] in image_stems for s in mask_stems):
+            return suffix
+    return ""
+
+
+def init_description(folder: str | Path, max_colours: int = 16) -> dict:
+    """A first dataset description for ``folder``, found by inspecting its masks (to be reviewed by a person).
+
+    Single-channel (or grey) masks become an index encoding with one class per value; colour masks become a
+    colour encoding with one class per non-grey colour and the grey pixels (an overlay on the micrograph, as
+    NASA's Super masks) as the default class.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{root}: folder does not exist")
+    splits = _find_folders(root)
+    first = next(iter(splits.values()))
+    suffix = _guess_suffix(root / first["images"], root / first["masks"])
+    values: Counter = Counter()
+    colours: Counter = Counter()
+    grey_pixels = 0
+    mask_files = [
+        p for entry in splits.values() for p in sorted((root / entry["masks"]).iterdir()) if is_image_file(p)
+    ]
+    if not mask_files:
+        raise DataError(f"{root}: mask folders hold no image files")
+    for path in mask_files:
+        raw = read_array(path)
+        if raw.ndim == 2 or np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2]):
+            if colours:
+                raise DataError(f"{path}: a single-channel mask among colour masks")
+            plane = raw if raw.ndim == 2 else raw[..., 0]
+            uniques, counts = np.unique(plane, return_counts=True)
+            values.update(dict(zip(uniques.tolist(), counts.tolist())))
+            continue
+        scale = 257 if raw.dtype == np.uint16 else 1
+        rgb = (raw[..., :3] // scale).astype(np.int64).reshape(-1, 3)
+        grey = (rgb[:, 0] == rgb[:, 1]) & (rgb[:, 1] == rgb[:, 2])
+        grey_pixels += int(grey.sum())
+        uniques, counts = np.unique(rgb[~grey], axis=0, return_counts=True)
+        colours.update({tuple(u): c for u, c in zip(uniques.tolist(), counts.tolist())})
+    mask: dict
+    if colours:
+        if len(colours) > max_colours:
+            raise DataError(
+                f"{root}: masks hold {len(colours)} distinct colours (more than {max_colours}); "
+                "they look like photographs rather than colour-coded masks"
+            )
+        ranked = [c for c, _ in colours.most_common()]
+        classes = (
+            ["background"] + [f"class_{i + 1}" for i in range(len(ranked))]
+            if grey_pixels
+            else [f"class_{i}" for i in range(len(ranked))]
+        )
+        named = classes[1:] if grey_pixels else classes
+        mask = {"encoding": "colour", "colours": {n: format_colour(c) for n, c in zip(named, ranked)}}
+        if grey_pixels:
+            mask["default"] = "background"
+    else:
+        if len(values) > 64:
+            raise DataError(f"{root}: masks hold {len(values)} distinct values; not an index map of classes")
+        ordered = sorted(values)
+        classes = ["background" if v == 0 else f"class_{v}" for v in ordered]
+        mask = {"encoding": "index", "values": dict(zip(classes, ordered))}
+    if suffix:
+        mask["suffix"] = suffix
+    return {"name": root.name, "classes": classes, "mask": mask, "splits": splits}
+
+
+def write_description(folder: str | Path, out: str | Path | None = None, overwrite: bool = False) -> Path:
+    """Run :func:`init_description` and save it as YAML (``FOLDER/dataset.yaml`` by default)."""
+    from csunet.utils import atomic_write_text
+
+    data = init_description(folder)
+    out = Path(out) if out else Path(folder) / "dataset.yaml"
+    if out.exists() and not overwrite:
+        raise DataError(f"{out}: already exists (pass --overwrite to replace it)")
+    header = (
+        "# Written by `csunet data init` from the masks it found. Check the class names and their order\n"
+        "# (the order is the model's output channel order), then add pixel_size_um if you know it.\n"
+    )
+    root = os.path.relpath(Path(folder).resolve(), out.resolve().parent)
+    if root != ".":
+        data = {"root": root, **data}
+    text = header + yaml.safe_dump(data, sort_keys=False)
+    DatasetDescription.from_dict(yaml.safe_load(text), base=out.resolve().parent, source=out)  # must load back
+    atomic_write_text(out, text)
+    return out
