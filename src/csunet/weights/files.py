@@ -1,0 +1,131 @@
+"""Reading checkpoint files safely, and downloading them into the cache with a progress bar and a checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from csunet.utils import cache_dir
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint that cannot be used (the message says which file and why)."""
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file: safetensors, or a torch file read with ``weights_only=True``.
+
+    Wrappers used by training scripts (``{'model': ...}``, ``{'state_dict': ...}``) are unwrapped; a file whose
+    unpickling would run code is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: checkpoint file does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{path}: refused: this checkpoint holds pickled Python objects that would run code when loaded "
+            f"(weights_only=True rejected it: {str(exc).splitlines()[0]}). Re-save its state dict with "
+            "torch.save(model.state_dict(), ...) or as safetensors in an environment you trust."
+        ) from None
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    return unwrap_state_dict(data, path)
+
+
+def unwrap_state_dict(data, source: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:
+    for key in ("model", "state_dict", "model_state", "module"):
+        if isinstance(data, dict) and key in data and isinstance(data[key], dict):
+            data = data[key]
+            break
+    if not isinstance(data, dict) or not data:
+        raise WeightsError(f"{source}: no state dict found (expected a mapping of names to tensors)")
+    tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise WeightsError(f"{source}: the mapping holds no tensors")
+    return tensors
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_cache() -> Path:
+    return cache_dir() / "weights"
+
+
+def download(url: str, destination: Path, sha256: str | None = None, progress: bool = True) -> Path:
+    """Fetch ``url`` into ``destination`` (atomically), checking ``sha256`` when given.
+
+    Without a published checksum the file's SHA-256 is written beside it (``.sha256``) on first download and
+    checked on every later use, so a corrupted or swapped cache file is caught.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                disable=not progress,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"downloading {destination.name}", total=total)
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+                    bar.update(task, advance=len(block))
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise WeightsError(
+            f"{url}: download failed ({exc}); fetch it elsewhere and use `csunet weights import`"
+        ) from exc
+    actual = digest.hexdigest()
+    if sha256 and actual != sha256.lower():
+        partial.unlink(missing_ok=True)
+        raise WeightsError(
+            f"{url}: checksum mismatch: expected sha256 {sha256}, got {actual}; the file was discarded"
+        )
+    os.replace(partial, destination)
+    checksum_file(destination).write_text(actual + "\n")
+    return destination
+
+
+def checksum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def verify_cached(path: Path, sha256: str | None = None) -> None:
+    """Check a cached file against the expected checksum, or the one recorded when it was fetched."""
+    expected = sha256 or (checksum_file(path).read_text().strip() if checksum_file(path).exists() else None)
+    if expected is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected.lower():
+        raise WeightsError(
+            f"{path}: cached file is corrupt or was replaced (sha256 {actual}, expected {expected}); delete it and fetch again"
+        )
