@@ -55,3 +55,10 @@ def test_missing_data_root_explained(monkeypatch):
     result = runner.invoke(app, ["data", "info", "super-1"])
     assert result.exit_code == 2
     assert "--data-root" in result.output and "CSUNET_DATA" in result.output
+
+
+def test_demo_runs_on_the_bundled_sample():
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "dataset sample" in result.output
+    assert "logits (1, 3, 512, 512)" in result.output

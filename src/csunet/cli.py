@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect datasets and write dataset descriptions.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+weights_app = typer.Typer(help="List, fetch, import, inspect and check pretrained weights.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
 console = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
@@ -129,12 +131,151 @@ def data_tasks(as_json: JsonFlag = False) -> None:
         typer.echo("\n".join(names))
 
 
+Encoder = Annotated[str, typer.Option(help="CNN encoder (any segmentation_models_pytorch name).")]
+Depths = Annotated[str, typer.Option(help="Swin depths: original [2,2,6,2] or intermediate [2,2,2,2].")]
+ImgSize = Annotated[int, typer.Option(help="Input (tile) size.")]
+Window = Annotated[int, typer.Option(help="Swin window size (8 for 512, 7 for 224).")]
+Classes = Annotated[int, typer.Option(help="Number of output classes.")]
+
+
+@app.command()
+def models(
+    encoder: Encoder = "resnet50",
+    depths: Depths = "intermediate",
+    img_size: ImgSize = 512,
+    window: Window = 8,
+    classes: Classes = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """List architectures with presets and parameter counts for the given settings."""
+    from csunet.models.summary import describe_models
+
+    try:
+        rows = describe_models(
+            encoder=encoder, depths=depths, img_size=img_size, window_size=window, num_classes=classes
+        )
+    except ValueError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"models at {img_size}/window {window}, {classes} classes, encoder {encoder}, {depths}")
+    for column in ("model", "parameters", "CNN", "Swin encoder", "decoder", "presets"):
+        table.add_column(column)
+    for row in rows:
+        parts = row["parameters_by_part"]
+        table.add_row(
+            row["name"],
+            f"{row['parameters'] / 1e6:.2f}M",
+            *(f"{parts[p] / 1e6:.2f}M" if p in parts else "-" for p in ("cnn", "swin", "decoder")),
+            ", ".join(row["presets"]),
+        )
+    console.print(table)
+
+
+@weights_app.command("list")
+def weights_list(as_json: JsonFlag = False) -> None:
+    """Catalogued weight files (NASA MicroNet CNNs, ImageNet Swin-T) and whether they are cached."""
+    from csunet.weights import list_weights
+
+    rows = list_weights()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="weights")
+    for column in ("name", "kind", "cached", "url"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["kind"], "yes" if row["cached"] else "", row["url"])
+    console.print(table)
+
+
+@weights_app.command("fetch")
+def weights_fetch(
+    name: Annotated[str, typer.Argument(help="Catalogue name, e.g. resnet50.micronet or swin_t.imagenet.")],
+    url: Annotated[str | None, typer.Option(help="Download from this mirror instead.")] = None,
+) -> None:
+    """Download a catalogued weight file into the cache (checksum recorded and verified)."""
+    from csunet.weights import WeightsError, fetch
+
+    try:
+        path = fetch(name, url=url)
+    except (WeightsError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"{name}: {path}", highlight=False)
+
+
+@weights_app.command("import")
+def weights_import(
+    file: Annotated[Path, typer.Argument(help="A weight file obtained elsewhere.")],
+    name: Annotated[str, typer.Argument(help="Catalogue name it stands for, e.g. resnet50.micronet.")],
+) -> None:
+    """Put a weight file into the cache under a catalogue name (checked to load safely first)."""
+    from csunet.weights import WeightsError, import_file
+
+    try:
+        path = import_file(file, name)
+    except (WeightsError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"{name}: imported to {path}", highlight=False)
+
+
+@weights_app.command("inspect")
+def weights_inspect(
+    file: Annotated[Path, typer.Argument(help="Checkpoint file.")], as_json: JsonFlag = False
+) -> None:
+    """Format, tensor and parameter counts, dtypes, groups and SHA-256 of a checkpoint."""
+    from csunet.weights import WeightsError, inspect_file
+
+    try:
+        info = inspect_file(file)
+    except WeightsError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(info)
+        return
+    for key in ("path", "format", "tensors", "parameters", "dtypes", "sha256"):
+        console.print(f"{key}: {info[key]}", highlight=False)
+    for group, count in info["groups"].items():
+        console.print(f"  {group}: {count:,} parameters", highlight=False)
+
+
+@weights_app.command("check")
+def weights_check(
+    model: Annotated[str, typer.Argument(help="Architecture, e.g. cs_unet.")] = "cs_unet",
+    swin: Annotated[str | None, typer.Option(help="Swin checkpoint file or catalogue name.")] = None,
+    cnn: Annotated[str | None, typer.Option(help="imagenet, micronet, image-micronet, or a file.")] = None,
+    encoder: Encoder = "resnet50",
+    depths: Depths = "intermediate",
+    img_size: ImgSize = 512,
+    window: Window = 8,
+    classes: Classes = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build a model, load weights into it and print exactly what loaded, was resized, or stayed fresh."""
+    from csunet.models.summary import create_from_settings
+    from csunet.weights import WeightsError, load_pretrained
+
+    try:
+        net = create_from_settings(
+            model, encoder=encoder, depths=depths, img_size=img_size, window_size=window, num_classes=classes
+        )
+        reports = load_pretrained(net, swin=swin, cnn=cnn, encoder_name=encoder)
+    except (WeightsError, ValueError, KeyError) as exc:
+        _fail(exc)
+    if as_json:
+        _print_json([r.to_dict() for r in reports])
+    else:
+        for report in reports:
+            console.print(str(report), highlight=False)
+
+
 @app.command()
 def demo() -> None:
     """The main job on the bundled sample (NASA Super-1)."""
     from csunet.demo import run_demo
 
-    run_demo(print_dataset_info)
+    run_demo(print_dataset_info, lambda text: console.print(text, highlight=False))
 
 
 if __name__ == "__main__":

@@ -75,11 +75,8 @@ def list_weights() -> list[dict]:
 
 
 def detect_format(state: dict[str, torch.Tensor]) -> str:
-    if (
-        "layers.0.downsample.reduction.weight" in state
-        or "head.weight" in state
-        and "patch_embed.proj.weight" in state
-    ):
+    microsoft_head = "head.weight" in state and "patch_embed.proj.weight" in state
+    if "layers.0.downsample.reduction.weight" in state or microsoft_head:
         return "swin (Microsoft)"
     if "patch_embed.proj.weight" in swin_filter(state):
         return "swin (timm)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import urllib.request
 from pathlib import Path
 
@@ -36,10 +37,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        if found is None:
+            raise WeightsError(f"{path}: not a readable torch checkpoint (corrupt or not a checkpoint)") from None
         raise WeightsError(
-            f"{path}: refused: this checkpoint holds pickled Python objects that would run code when loaded "
-            f"(weights_only=True rejected it: {str(exc).splitlines()[0]}). Re-save its state dict with "
-            "torch.save(model.state_dict(), ...) or as safetensors in an environment you trust."
+            f"{path}: refused: this checkpoint holds pickled Python objects ({found.group(1)}) that would run code "
+            "when loaded. Re-save its state dict with torch.save(model.state_dict(), ...) or as safetensors in "
+            "an environment you trust."
         ) from None
     except Exception as exc:
         raise WeightsError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -91,7 +92,9 @@ def apply_state(
         if value.shape != own[key].shape:
             if key.endswith("relative_position_bias_table"):
                 window = module.get_submodule(key.rsplit(".", 1)[0]).window_size
-                new = resize_rel_pos_bias_table(value, new_window_size=window, new_bias_shape=own[key].shape)
+                with warnings.catch_warnings():  # timm's interpolation warns about torch internals
+                    warnings.simplefilter("ignore", UserWarning)
+                    new = resize_rel_pos_bias_table(value, new_window_size=window, new_bias_shape=own[key].shape)
                 report.resized[key] = (list(value.shape), list(new.shape))
                 value = new
             else:

@@ -1,0 +1,67 @@
+"""CS-UNet: shapes for several CNN families and both depths, the paper's parameter counts, the fusion shapes."""
+
+import pytest
+import torch
+
+from csunet.models import ResMLP, count_parameters, create_model
+from tests.models.base import ModelTestBase
+
+SMALL = {"encoder": "resnet18", "img_size": 224, "window_size": 7}
+
+
+class TestCSUNet(ModelTestBase):
+    name = "cs_unet"
+    small = SMALL
+    shape_cases = [
+        {**SMALL, "encoder": family}
+        for family in ("resnet34", "efficientnet-b0", "se_resnet50", "vgg16_bn", "densenet121")
+    ] + [
+        {**SMALL, "depths": "original", "num_classes": 5},
+        {"encoder": "resnet18", "img_size": 512, "window_size": 8, "depths": "original"},
+        {"encoder": "efficientnet-b0", "img_size": 512, "window_size": 8, "depths": "intermediate"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("encoder", "depths", "millions"),
+    [
+        ("resnet50", "intermediate", 56.30),
+        ("resnet50", "original", 71.70),
+        ("efficientnet-b4", "intermediate", 47.45),
+    ],
+)
+def test_parameter_counts_match_the_paper(encoder, depths, millions):
+    model = create_model("cs_unet", encoder=encoder, depths=depths, img_size=512, window_size=8, num_classes=3)
+    assert count_parameters(model) / 1e6 == pytest.approx(millions, abs=0.01)
+
+
+def test_resnet50_parts_and_fusion_shapes():
+    model = create_model("cs_unet", encoder="resnet50", img_size=512, window_size=8).eval()
+    assert count_parameters(model.cnn) / 1e6 == pytest.approx(23.5, abs=0.05)
+    assert count_parameters(model.swin) / 1e6 == pytest.approx(22.0, abs=0.05)
+    assert count_parameters(model.decoder) / 1e6 == pytest.approx(10.8, abs=0.05)
+    assert model.decoder.bottleneck.expand.weight.shape == (1536, 768 + 2048)
+    assert [s.concat_proj.in_features for s in model.decoder.stages] == [1792, 896, 448]
+    assert model.decoder.head_expand.expand.weight.shape == (1536, 96)
+    assert all(isinstance(b.mlp, ResMLP) for s in model.swin.layers for b in s.blocks)
+    x = torch.rand(1, 3, 512, 512)
+    with torch.no_grad():
+        tokens = [f.shape for f in model.cnn_features(x)]
+        bottleneck, skips = model.swin(x)
+    assert tokens == [(1, 128, 128, 256), (1, 64, 64, 512), (1, 32, 32, 1024), (1, 16, 16, 2048)]
+    assert [s.shape for s in skips] == [(1, 128, 128, 96), (1, 64, 64, 192), (1, 32, 32, 384)]
+    assert bottleneck.shape == (1, 16, 16, 768)
+
+
+def test_res_mlp_is_the_papers():
+    torch.manual_seed(0)
+    mlp = ResMLP(8, 32).eval()
+    x = torch.randn(3, 8)
+    gelu = torch.nn.functional.gelu
+    expected = mlp.fc3(gelu(mlp.fc2(gelu(mlp.fc1(x))) + x))
+    assert torch.allclose(mlp(x), expected)
+
+
+def test_unknown_encoder_is_explained():
+    with pytest.raises(ValueError, match="unknown CNN encoder 'resnet5000'"):
+        create_model("cs_unet", encoder="resnet5000")
