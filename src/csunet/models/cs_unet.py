@@ -17,8 +17,18 @@ def build_cnn_encoder(name: str, in_channels: int = 3):
         raise ValueError(f"unknown CNN encoder {name!r}; see segmentation_models_pytorch's encoder list") from None
 
 
+@register_model(
+    "cs_unet",
+    presets={
+        "paper-512": {"img_size": 512, "window_size": 8},
+        "paper-224": {"img_size": 224, "window_size": 7},
+    },
+)
 class CSUNet(SwinUNet):
-    """CS-UNet; ``encoder`` is the CNN branch's smp encoder name."""
+    """CS-UNet: Swin-T (ResMLP) + smp CNN encoder, fused at the bottleneck and every skip.
+
+    ``encoder`` is the CNN branch's segmentation_models_pytorch encoder name.
+    """
 
     def __init__(
         self,
@@ -33,22 +43,3 @@ class CSUNet(SwinUNet):
         cnn_dims = tuple(cnn.out_channels[2:6])
         super().__init__(num_classes, img_size, window_size, depths, drop_path_rate, True, cnn, cnn_dims)
         self.encoder_name = encoder
-
-
-@register_model(
-    "cs_unet",
-    presets={
-        "paper-512": {"img_size": 512, "window_size": 8},
-        "paper-224": {"img_size": 224, "window_size": 7},
-    },
-)
-def cs_unet(
-    num_classes: int = 3,
-    encoder: str = "resnet50",
-    img_size: int = 512,
-    window_size: int = 8,
-    depths: str | tuple[int, ...] = "intermediate",
-    drop_path_rate: float = 0.2,
-) -> CSUNet:
-    """CS-UNet: Swin-T (ResMLP) + smp CNN encoder, fused at the bottleneck and every skip."""
-    return CSUNet(num_classes, encoder, img_size, window_size, depths, drop_path_rate)
