@@ -1,0 +1,1 @@
+"""Training: losses now; the Lightning module, data module and recipe follow."""

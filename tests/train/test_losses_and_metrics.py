@@ -1,0 +1,78 @@
+"""Loss and metrics against cases computed by hand."""
+
+import math
+
+import pytest
+import torch
+
+from csunet.data import IGNORE_INDEX
+from csunet.metrics import (
+    confusion_matrix,
+    mean_iou_without_background,
+    nasa_iou,
+    per_class_iou,
+    predicted_classes,
+)
+from csunet.train.losses import BCEDiceLoss
+
+BIG = 20.0  # logit whose sigmoid is 1 to float precision
+
+
+def _logits_from_classes(classes: torch.Tensor, channels: int) -> torch.Tensor:
+    """Confident logits predicting ``classes`` (one-hot, +BIG / -BIG)."""
+    onehot = torch.nn.functional.one_hot(classes, channels).permute(0, 3, 1, 2).float()
+    return onehot * 2 * BIG - BIG
+
+
+def test_nasa_iou_pools_channels():
+    # 2x2 image, 3 classes. truth: [[0, 1], [2, 0]]; prediction: [[0, 1], [1, 1]]
+    truth = torch.tensor([[[0, 1], [2, 0]]])
+    logits = _logits_from_classes(torch.tensor([[[0, 1], [1, 1]]]), 3)
+    # channel 0: pred {0}, truth {0, 3} -> I 1, U 2; channel 1: pred {1, 2, 3}, truth {1} -> I 1, U 3;
+    # channel 2: pred {}, truth {2} -> I 0, U 1; pooled 2 / 6
+    assert nasa_iou(logits, truth).item() == pytest.approx(2 / 6)
+
+
+def test_nasa_iou_binary_single_channel_is_foreground_iou():
+    truth = torch.tensor([[[1, 1, 0, 0]]])
+    logits = torch.tensor([[[[BIG, -BIG, BIG, -BIG]]]])  # predicts pixels 0 and 2
+    assert nasa_iou(logits, truth).item() == pytest.approx(1 / 3)
+
+
+def test_nasa_iou_ignores_unlabelled_pixels_and_averages_per_image():
+    truth = torch.tensor([[[1, IGNORE_INDEX]], [[0, 1]]])
+    logits = torch.tensor([[[[BIG, BIG]]], [[[BIG, BIG]]]])
+    scores = nasa_iou(logits, truth)
+    assert scores.tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_per_class_and_mean_iou():
+    truth = torch.tensor([[[0, 1], [2, 0]]])
+    predicted = predicted_classes(_logits_from_classes(torch.tensor([[[0, 1], [1, 1]]]), 3))
+    confusion = confusion_matrix(predicted, truth, 3)
+    assert confusion.tolist() == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    iou = per_class_iou(confusion)
+    assert iou.tolist() == pytest.approx([1 / 2, 1 / 3, 0.0])
+    assert mean_iou_without_background(confusion) == pytest.approx((1 / 3 + 0) / 2)
+    absent = per_class_iou(confusion_matrix(torch.tensor([0, 0]), torch.tensor([0, 0]), 3))
+    assert math.isnan(absent[2])
+
+
+def test_bce_dice_loss_by_hand():
+    logits = torch.tensor([[[[0.0, 2.0]], [[1.0, -1.0]]]])  # (1, 2, 1, 2)
+    truth = torch.tensor([[[0, 1]]])  # one-hot: ch0 [1, 0], ch1 [0, 1]
+    p = torch.sigmoid(logits).flatten().tolist()  # ch0 px0, ch0 px1, ch1 px0, ch1 px1
+    t = [1.0, 0.0, 0.0, 1.0]
+    bce = -sum(ti * math.log(pi) + (1 - ti) * math.log(1 - pi) for pi, ti in zip(p, t)) / 4
+    dice = (2 * sum(pi * ti for pi, ti in zip(p, t)) + 1) / (sum(p) + sum(t) + 1)
+    expected = 0.7 * bce + 0.3 * (1 - dice)
+    assert BCEDiceLoss()(logits, truth).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_loss_ignores_unlabelled_pixels():
+    loss = BCEDiceLoss()
+    truth = torch.tensor([[[1, IGNORE_INDEX]]])
+    good = torch.tensor([[[[BIG, 0.0]]]])
+    wild = torch.tensor([[[[BIG, -50.0]]]])  # differs only on the ignored pixel
+    assert loss(good, truth).item() == pytest.approx(loss(wild, truth).item())
+    assert loss(good, truth).item() < 1e-3
