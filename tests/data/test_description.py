@@ -95,6 +95,16 @@ def test_init_on_nasa_style_colour_overlays(tmp_path):
         write_description(root)
 
 
+def test_init_accepts_an_overlay_with_nothing_painted(tmp_path):
+    root = tmp_path / "mine"
+    shutil.copytree(sample_root(), root)
+    last = root / "val_annot" / "spot1_180d_6_mask.tif"  # read last
+    grey = np.full((512, 512, 4), 128, np.uint8)
+    tifffile.imwrite(last, grey, photometric="rgb", extrasamples=["unassalpha"])
+    data = init_description(root)
+    assert data["mask"]["encoding"] == "colour" and data["mask"]["default"] == "background"
+
+
 def test_init_on_index_masks_with_png(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "labels").mkdir()

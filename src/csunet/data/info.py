@@ -12,7 +12,7 @@ import yaml
 from csunet.data.dataset import load_pair, pair_split
 from csunet.data.description import DatasetDescription
 from csunet.data.errors import DataError
-from csunet.data.io import is_image_file, read_array
+from csunet.data.io import is_grey_rgb, is_image_file, read_array
 from csunet.data.masks import IGNORE_INDEX, format_colour
 
 
@@ -121,15 +121,17 @@ def init_description(folder: str | Path, max_colours: int = 16) -> dict:
     ]
     if not mask_files:
         raise DataError(f"{root}: mask folders hold no image files")
+    single_channel = []
     for path in mask_files:
         raw = read_array(path)
-        if raw.ndim == 2 or np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2]):
-            if colours:
-                raise DataError(f"{path}: a single-channel mask among colour masks")
+        if raw.ndim == 2 or is_grey_rgb(raw):
             plane = raw if raw.ndim == 2 else raw[..., 0]
             uniques, counts = np.unique(plane, return_counts=True)
             values.update(dict(zip(uniques.tolist(), counts.tolist())))
+        if raw.ndim == 2:
+            single_channel.append(path)
             continue
+        # a colour mask may be all grey (an overlay with nothing painted): count it as colour too
         scale = 257 if raw.dtype == np.uint16 else 1
         rgb = (raw[..., :3] // scale).astype(np.int64).reshape(-1, 3)
         grey = (rgb[:, 0] == rgb[:, 1]) & (rgb[:, 1] == rgb[:, 2])
@@ -138,18 +140,16 @@ def init_description(folder: str | Path, max_colours: int = 16) -> dict:
         colours.update({tuple(u): c for u, c in zip(uniques.tolist(), counts.tolist())})
     mask: dict
     if colours:
+        if single_channel:
+            raise DataError(f"{single_channel[0]}: a single-channel mask among colour-coded masks")
         if len(colours) > max_colours:
             raise DataError(
                 f"{root}: masks hold {len(colours)} distinct colours (more than {max_colours}); "
                 "they look like photographs rather than colour-coded masks"
             )
         ranked = [c for c, _ in colours.most_common()]
-        classes = (
-            ["background"] + [f"class_{i + 1}" for i in range(len(ranked))]
-            if grey_pixels
-            else [f"class_{i}" for i in range(len(ranked))]
-        )
-        named = classes[1:] if grey_pixels else classes
+        named = [f"class_{i + 1}" for i in range(len(ranked))]
+        classes = (["background"] if grey_pixels else []) + named
         mask = {"encoding": "colour", "colours": {n: format_colour(c) for n, c in zip(named, ranked)}}
         if grey_pixels:
             mask["default"] = "background"
