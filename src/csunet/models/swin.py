@@ -15,6 +15,8 @@ DEPTH_PRESETS = {"original": (2, 2, 6, 2), "intermediate": (2, 2, 2, 2)}
 HEADS = (3, 6, 12, 24)
 EMBED_DIM = 96
 PATCH_SIZE = 4
+DECODER_LEVELS = (2, 1, 0)
+"""Encoder level (0 = 1/4 resolution) each decoder stage works at, in decoding order."""
 
 
 def resolve_depths(depths: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
@@ -214,7 +216,7 @@ class SwinUNetDecoder(nn.Module):
         dims = [EMBED_DIM * 2**i for i in range(4)]
         self.bottleneck = PatchExpand(dims[3] + cnn_dims[3], dims[2])
         self.stages = nn.ModuleList()
-        for level in (2, 1, 0):
+        for level in DECODER_LEVELS:
             start = sum(depths[:level])
             self.stages.append(
                 SwinDecoderStage(
@@ -239,12 +241,7 @@ class SwinUNetDecoder(nn.Module):
     ) -> torch.Tensor:
         fuse = [bottleneck] if cnn_features is None else [bottleneck, cnn_features[3]]
         x = self.bottleneck(torch.cat(fuse, dim=-1))
-        for stage, level in zip(self.stages, (2, 1, 0)):
+        for stage, level in zip(self.stages, DECODER_LEVELS):
             x = stage(x, skips[level], None if cnn_features is None else cnn_features[level])
         x = self.head_expand(self.norm(x))
         return self.head(x.permute(0, 3, 1, 2))
-
-
-def decoder_level_of_stage(stage_index: int) -> int:
-    """Which encoder level (0 = 1/4 resolution) decoder stage ``stage_index`` works at."""
-    return (2, 1, 0)[stage_index]

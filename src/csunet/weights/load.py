@@ -17,6 +17,7 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from torch import nn
 
+from csunet.models.swin import DECODER_LEVELS
 from csunet.weights.files import WeightsError, read_state_dict
 
 _STATE_FILE = str | os.PathLike | dict
@@ -172,7 +173,7 @@ def load_swin(
         return report
     loaded_encoder = encoder.state_dict()
     decoder_state, origin = {}, {}
-    for stage_index, level in enumerate((2, 1, 0)):
+    for stage_index, level in enumerate(DECODER_LEVELS):
         prefix = f"layers.{level}.blocks."
         for key, value in loaded_encoder.items():
             if key.startswith(prefix) and key in report.loaded:
