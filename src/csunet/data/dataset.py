@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from csunet.data.description import DatasetDescription
 from csunet.data.errors import DataError, DataWarning
-from csunet.data.io import read_image
+from csunet.data.io import read_image, to_float_image
 from csunet.data.masks import read_mask
 from csunet.data.pairing import Pairing, pair_files
 from csunet.data.tasks import get_task, is_task_name, super_description
@@ -51,9 +51,14 @@ def pair_split(description: DatasetDescription, split: str) -> Pairing:
     return pair_files(folders.images, folders.masks, description.mask_suffix)
 
 
-def load_pair(image_path: Path, mask_path: Path, description: DatasetDescription) -> tuple[np.ndarray, np.ndarray]:
-    """(float32 image (H, W, C), uint8 class mask (H, W)), checking that their sizes agree."""
-    image = read_image(image_path)
+def load_pair(
+    image_path: Path, mask_path: Path, description: DatasetDescription, raw_image: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 image (H, W, C), uint8 class mask (H, W)), checking that their sizes agree.
+
+    ``raw_image`` is the image already decoded by the caller (saves decoding it twice).
+    """
+    image = read_image(image_path) if raw_image is None else to_float_image(raw_image, image_path)
     mask = read_mask(mask_path, description.encoding)
     if image.shape[:2] != mask.shape:
         raise DataError(

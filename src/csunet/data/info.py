@@ -43,7 +43,7 @@ def dataset_info(description: DatasetDescription) -> dict:
         for image_path, mask_path in pairing.pairs:
             try:
                 raw = read_array(image_path)
-                image, mask = load_pair(image_path, mask_path, description)
+                image, mask = load_pair(image_path, mask_path, description, raw)
             except DataError as exc:
                 report["errors"].append(str(exc))
                 continue
