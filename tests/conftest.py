@@ -22,3 +22,26 @@ def benchmark_root() -> Path:
             "NASA benchmark data absent: neither $CSUNET_DATA nor ../shared/data/micronet_benchmark exists"
         )
     return root
+
+
+TINY_MODEL = {"model": "swin_unet", "model_settings": {"window_size": 2, "embed_dim": 24}, "tile_size": 64}
+"""A 1.7M-parameter Swin-Unet on 64-pixel tiles: real architecture, trains in seconds."""
+
+
+def tiny_config(out: Path, name: str, **overrides):
+    from csunet.train import TrainConfig
+
+    settings = {**TINY_MODEL, "data": "sample", "batch_size": 4, "crops_per_epoch": 8, "max_epochs": 2}
+    return TrainConfig(**{**settings, "out": str(out), "name": name, **overrides})
+
+
+TINY_CLI = ["--task", "sample", "--model", "swin_unet", "--window", "2", "--embed-dim", "24", "--tile-size", "64",
+            "--crops-per-epoch", "8", "--batch-size", "4"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> dict:
+    """One finished two-epoch training run on the bundled sample, shared by evaluation/prediction tests."""
+    from csunet.train import train
+
+    return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny"), progress=False)

@@ -270,12 +270,209 @@ def weights_check(
             console.print(str(report), highlight=False)
 
 
+TaskOption = Annotated[str | None, typer.Option("--task", help="Built-in task (super-1 .. ebc-3) or 'sample'.")]
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="Dataset description YAML (see `csunet data init`).")
+]
+
+
+def _data_spec(task: str | None, data: Path | None, required: bool = True) -> str | None:
+    if task and data:
+        _fail(ValueError("give --task or --data, not both"))
+    if required and not (task or data):
+        _fail(ValueError("say what to train on: --task super-1 (or sample) or --data DESCRIPTION.yaml"))
+    return task or (str(data) if data else None)
+
+
+def print_metrics(result: dict, title: str) -> None:
+    """The metrics table of an evaluation (NASA IoU, mIoU, per-class IoU) and its per-image values."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("NASA IoU (pooled, mean over images)", f"{result['nasa_iou']:.4f}")
+    table.add_row("mean IoU without background", f"{result['miou_without_background']:.4f}")
+    for name, value in result["per_class_iou"].items():
+        table.add_row(f"IoU {name}", f"{value:.4f}")
+    console.print(table)
+    for row in result.get("per_image", []):
+        console.print(f"  {row['image']}: NASA IoU {row['nasa_iou']:.4f}", highlight=False)
+
+
+def _class_weights(text: str | None):
+    if text is None or text in ("none", "auto"):
+        return None if text in (None, "none") else "auto"
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        _fail(ValueError(f"--class-weights takes none, auto or numbers separated by commas, not {text!r}"))
+
+
 @app.command()
-def demo() -> None:
-    """The main job on the bundled sample (NASA Super-1)."""
+def train(
+    task: TaskOption = None,
+    data: DataOption = None,
+    data_root: DataRoot = None,
+    model: Annotated[str, typer.Option(help="Architecture from `csunet models`.")] = "cs_unet",
+    encoder: Encoder = "resnet50",
+    depths: Depths = "intermediate",
+    window: Window = 8,
+    embed_dim: Annotated[int, typer.Option(help="Swin width (96 = Swin-T; smaller for quick models).")] = 96,
+    tile_size: Annotated[int, typer.Option(help="Training crop and inference tile size.")] = 512,
+    swin_weights: Annotated[str | None, typer.Option(help="Swin checkpoint file or catalogue name.")] = None,
+    cnn_weights: Annotated[str | None, typer.Option(help="imagenet, micronet, image-micronet, or a file.")] = None,
+    augment: Annotated[str, typer.Option(help="auto, super, ebc or default.")] = "auto",
+    loss: Annotated[str, typer.Option(help="bce-dice (the paper's), ce, focal or tversky.")] = "bce-dice",
+    class_weights: Annotated[
+        str | None, typer.Option(help="none, auto, or one number per class (w0,w1,..).")
+    ] = None,
+    lr: Annotated[float, typer.Option(help="Stage-1 learning rate (Adam).")] = 2e-4,
+    fine_tune_lr: Annotated[
+        float, typer.Option(help="Stage-2 learning rate after reloading the best weights.")
+    ] = 1e-5,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement per stage.")] = 30,
+    max_epochs: Annotated[int, typer.Option(help="Cap on epochs.")] = 1000,
+    max_minutes: Annotated[float | None, typer.Option(help="Cap on training wall time.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Crops per step (and tiles per inference batch).")] = 4,
+    crops_per_epoch: Annotated[
+        int | None, typer.Option(help="Random crops per epoch (default: one per image).")
+    ] = None,
+    val_overlap: Annotated[float, typer.Option(help="Tile overlap when validating whole images.")] = 0.25,
+    workers: Annotated[
+        int | None, typer.Option(help="DataLoader workers (default: 0 on CPU, up to 8 on GPU).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    deterministic: Annotated[bool, typer.Option(help="Deterministic algorithms (slower).")] = False,
+    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: auto, cpu, gpu.")] = "auto",
+    devices: Annotated[str, typer.Option(help="Lightning devices: auto, a count, or a list.")] = "auto",
+    num_nodes: Annotated[int, typer.Option(help="Machines taking part.")] = 1,
+    strategy: Annotated[str, typer.Option(help="Lightning strategy: auto, ddp, ...")] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
+    ] = "32-true",
+    out: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="Run folder name (default: data-model-encoder-time).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the interrupted run in this folder.")] = None,
+) -> None:
+    """Train a segmentation model with the paper's recipe; writes a run folder and tests the best checkpoint."""
+    from csunet.train import TrainConfig, TrainingDiverged
+    from csunet.train import resume as resume_run
+    from csunet.train import train as train_run
+
+    try:
+        if resume is not None:
+            summary = resume_run(resume)
+        else:
+            config = TrainConfig(
+                data=_data_spec(task, data), data_root=str(data_root) if data_root else None, model=model,
+                model_settings={"encoder": encoder, "depths": depths, "window_size": window, "embed_dim": embed_dim},
+                tile_size=tile_size,
+                swin_weights=swin_weights, cnn_weights=cnn_weights, augment=augment, loss=loss,
+                class_weights=_class_weights(class_weights), lr=lr, fine_tune_lr=fine_tune_lr, patience=patience,
+                max_epochs=max_epochs, max_minutes=max_minutes, batch_size=batch_size, crops_per_epoch=crops_per_epoch,
+                val_overlap=val_overlap, workers=workers, seed=seed, deterministic=deterministic,
+                accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                precision=precision, out=str(out), name=name,
+            )  # fmt: skip
+            summary = train_run(config)
+    except (DataError, ValueError, KeyError, FileExistsError, FileNotFoundError, TrainingDiverged) as exc:
+        _fail(exc)
+    if summary:
+        _show_summary(summary)
+
+
+def _show_summary(summary: dict) -> None:
+    console.print(
+        f"run {summary['run_dir']}: {summary['epochs']} epochs, best validation NASA IoU "
+        f"{summary['best_val_iou']:.4f}; best checkpoint {summary['best_checkpoint'] or 'none (no epoch finished)'}",
+        highlight=False,
+    )
+    if "test" in summary:
+        print_metrics(summary["test"], "test split, best checkpoint")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
+    task: TaskOption = None,
+    data: DataOption = None,
+    data_root: DataRoot = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    overlap: Annotated[float, typer.Option(help="Tile overlap for images larger than a tile.")] = 0.5,
+    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
+    figures: Annotated[Path | None, typer.Option(help="Write an error panel per image here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Metrics of a checkpoint on a split (default: the test split of the data it was trained on)."""
+    from csunet.checkpoint import CheckpointError
+    from csunet.evaluate import evaluate as evaluate_checkpoint
+
+    try:
+        result = evaluate_checkpoint(
+            checkpoint, _data_spec(task, data, required=False), split, data_root, overlap, tta, figures=figures,
+            progress=not as_json,
+        )  # fmt: skip
+    except (CheckpointError, DataError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(result)
+        return
+    print_metrics(result, f"{result['data']} / {split}: {checkpoint}")
+    if figures:
+        console.print(f"error panels in {figures}", highlight=False)
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("predictions"),
+    overlap: Annotated[float, typer.Option(help="Tile overlap (0 to <1).")] = 0.5,
+    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
+    mask_format: Annotated[str, typer.Option(help="png or tif.")] = "png",
+    probabilities: Annotated[bool, typer.Option(help="Also write per-class probability maps (TIFF).")] = False,
+    uncertainty: Annotated[
+        bool, typer.Option(help="Also write an entropy map: where labelling would help.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty."""
+    from csunet.checkpoint import CheckpointError
+    from csunet.predict import predict as predict_images
+
+    try:
+        records = predict_images(
+            checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
+            progress=not as_json,
+        )  # fmt: skip
+    except (CheckpointError, DataError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(records)
+    else:
+        for record in records:
+            if "error" in record:
+                console.print(f"[bold red]error:[/] {record['error']}", highlight=False)
+            else:
+                console.print(f"{record['image']} -> {record['mask']}, {record['overlay']}", highlight=False)
+    if any("error" in record for record in records):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+    minutes: Annotated[float, typer.Option(help="Training time budget.")] = 9.0,
+) -> None:
+    """The main job on the bundled sample (NASA Super-1): train CS-UNet, test it, segment the test images."""
     from csunet.demo import run_demo
 
-    run_demo(print_dataset_info, lambda text: console.print(text, highlight=False))
+    try:
+        run_demo(
+            print_dataset_info, print_metrics, lambda text: console.print(text, highlight=False), out, minutes
+        )
+    except RuntimeError as exc:
+        _fail(exc)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,15 @@ from csunet.metrics import (
     per_class_iou,
     predicted_classes,
 )
-from csunet.train.losses import BCEDiceLoss
+from csunet.train.losses import (
+    BCEDiceLoss,
+    CrossEntropyLoss,
+    FocalLoss,
+    TverskyLoss,
+    build_loss,
+    class_frequencies,
+    median_frequency_weights,
+)
 
 BIG = 20.0  # logit whose sigmoid is 1 to float precision
 
@@ -76,3 +85,64 @@ def test_loss_ignores_unlabelled_pixels():
     wild = torch.tensor([[[[BIG, -50.0]]]])  # differs only on the ignored pixel
     assert loss(good, truth).item() == pytest.approx(loss(wild, truth).item())
     assert loss(good, truth).item() < 1e-3
+
+
+# two pixels, two classes: logits favour class 0 at px0 (truth 0) and class 0 at px1 (truth 1)
+TWO_PX_LOGITS = torch.tensor([[[[2.0, 1.0]], [[0.0, 0.0]]]])  # (1, 2, 1, 2)
+TWO_PX_TRUTH = torch.tensor([[[0, 1]]])
+
+
+def _softmax_true_probs():
+    p0 = math.exp(2) / (math.exp(2) + 1)  # px0, class 0
+    p1 = 1 / (math.exp(1) + 1)  # px1, class 1
+    return p0, p1
+
+
+def test_weighted_cross_entropy_by_hand():
+    p0, p1 = _softmax_true_probs()
+    loss = CrossEntropyLoss([1.0, 3.0])(TWO_PX_LOGITS, TWO_PX_TRUTH).item()
+    assert loss == pytest.approx((-1 * math.log(p0) - 3 * math.log(p1)) / 4, rel=1e-6)
+
+
+def test_focal_loss_by_hand():
+    p0, p1 = _softmax_true_probs()
+    expected = (-((1 - p0) ** 2) * math.log(p0) - 3 * (1 - p1) ** 2 * math.log(p1)) / 4
+    assert FocalLoss([1.0, 3.0], gamma=2)(TWO_PX_LOGITS, TWO_PX_TRUTH).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_tversky_loss_by_hand():
+    p0, p1 = _softmax_true_probs()
+    probs = {0: [p0, 1 - p1], 1: [1 - p0, p1]}  # per class, per pixel
+    truth = {0: [1, 0], 1: [0, 1]}
+    losses = []
+    for c in (0, 1):
+        tp = sum(p * t for p, t in zip(probs[c], truth[c]))
+        fp = sum(p * (1 - t) for p, t in zip(probs[c], truth[c]))
+        fn = sum((1 - p) * t for p, t in zip(probs[c], truth[c]))
+        losses.append(1 - (tp + 1) / (tp + 0.3 * fp + 0.7 * fn + 1))
+    expected = (1 * losses[0] + 3 * losses[1]) / 4
+    assert TverskyLoss([1.0, 3.0])(TWO_PX_LOGITS, TWO_PX_TRUTH).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ce", "focal", "tversky"])
+def test_every_loss_ignores_unlabelled_pixels(name):
+    loss = build_loss(name, [1.0, 2.0])
+    truth = torch.tensor([[[1, IGNORE_INDEX]]])
+    good = torch.tensor([[[[-BIG, 0.0]], [[BIG, 0.0]]]])
+    wild = torch.tensor([[[[-BIG, 50.0]], [[BIG, -50.0]]]])
+    assert loss(good, truth).item() == pytest.approx(loss(wild, truth).item(), abs=1e-6)
+
+
+def test_bce_dice_refuses_class_weights_and_unknown_losses_are_named():
+    with pytest.raises(ValueError, match="takes no class weights"):
+        build_loss("bce-dice", [1.0, 2.0])
+    with pytest.raises(ValueError, match="unknown loss 'dice2'"):
+        build_loss("dice2")
+
+
+def test_median_frequency_weights_by_hand():
+    masks = [np.array([[0, 0, 0, 0], [0, 0, 1, 1], [1, 2, IGNORE_INDEX, IGNORE_INDEX]], dtype=np.uint8)]
+    freq = class_frequencies(masks, 4)  # 10 labelled pixels: 6, 3, 1, 0
+    assert freq.tolist() == pytest.approx([0.6, 0.3, 0.1, 0.0])
+    # median of present frequencies = 0.3 -> 0.5, 1, 3; the absent class gets the largest (3)
+    assert median_frequency_weights(freq) == pytest.approx([0.5, 1.0, 3.0, 3.0])

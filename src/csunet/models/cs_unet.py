@@ -6,6 +6,7 @@ from __future__ import annotations
 import segmentation_models_pytorch as smp
 
 from csunet.models.registry import register_model
+from csunet.models.swin import EMBED_DIM
 from csunet.models.swin_unet import SwinUNet
 
 
@@ -38,8 +39,11 @@ class CSUNet(SwinUNet):
         window_size: int = 8,
         depths: str | tuple[int, ...] = "intermediate",
         drop_path_rate: float = 0.2,
+        embed_dim: int = EMBED_DIM,
     ) -> None:
         cnn = build_cnn_encoder(encoder)
         cnn_dims = tuple(cnn.out_channels[2:6])
-        super().__init__(num_classes, img_size, window_size, depths, drop_path_rate, True, cnn, cnn_dims)
+        super().__init__(
+            num_classes, img_size, window_size, depths, drop_path_rate, True, cnn, cnn_dims, embed_dim
+        )
         self.encoder_name = encoder

@@ -14,6 +14,7 @@ from torch import nn
 DEPTH_PRESETS = {"original": (2, 2, 6, 2), "intermediate": (2, 2, 2, 2)}
 HEADS = (3, 6, 12, 24)
 EMBED_DIM = 96
+"""Swin-T's width; smaller widths (a multiple of 8) make quick models for small data and tests."""
 PATCH_SIZE = 4
 DECODER_LEVELS = (2, 1, 0)
 """Encoder level (0 = 1/4 resolution) each decoder stage works at, in decoding order."""
@@ -124,6 +125,7 @@ class SwinEncoder(nn.Module):
         in_chans: int = 3,
         drop_path_rate: float = 0.2,
         res_mlp: bool = True,
+        embed_dim: int = EMBED_DIM,
     ) -> None:
         super().__init__()
         check_grid(img_size, window_size)
@@ -132,7 +134,7 @@ class SwinEncoder(nn.Module):
             patch_size=PATCH_SIZE,
             in_chans=in_chans,
             num_classes=0,
-            embed_dim=EMBED_DIM,
+            embed_dim=embed_dim,
             depths=depths,
             num_heads=HEADS,
             window_size=window_size,
@@ -211,9 +213,10 @@ class SwinUNetDecoder(nn.Module):
         drop_path_rates: list[float],
         cnn_dims: tuple[int, int, int, int] = (0, 0, 0, 0),
         res_mlp: bool = True,
+        embed_dim: int = EMBED_DIM,
     ) -> None:
         super().__init__()
-        dims = [EMBED_DIM * 2**i for i in range(4)]
+        dims = [embed_dim * 2**i for i in range(4)]
         self.bottleneck = PatchExpand(dims[3] + cnn_dims[3], dims[2])
         self.stages = nn.ModuleList()
         for level in DECODER_LEVELS:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from csunet.models.registry import register_model
-from csunet.models.swin import SwinEncoder, SwinUNetDecoder, resolve_depths
+from csunet.models.swin import EMBED_DIM, SwinEncoder, SwinUNetDecoder, resolve_depths
 
 
 class SwinUNet(nn.Module):
@@ -22,14 +22,17 @@ class SwinUNet(nn.Module):
         res_mlp: bool = False,
         cnn: nn.Module | None = None,
         cnn_dims: tuple[int, int, int, int] = (0, 0, 0, 0),
+        embed_dim: int = EMBED_DIM,
     ) -> None:
         super().__init__()
         depths = resolve_depths(depths)
         self.num_classes, self.img_size = num_classes, img_size
-        self.swin = SwinEncoder(img_size, window_size, depths, drop_path_rate=drop_path_rate, res_mlp=res_mlp)
+        self.swin = SwinEncoder(
+            img_size, window_size, depths, drop_path_rate=drop_path_rate, res_mlp=res_mlp, embed_dim=embed_dim
+        )
         self.cnn = cnn
         self.decoder = SwinUNetDecoder(
-            num_classes, img_size, window_size, depths, self.swin.drop_path_rates, cnn_dims, res_mlp
+            num_classes, img_size, window_size, depths, self.swin.drop_path_rates, cnn_dims, res_mlp, embed_dim
         )
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,6 +64,7 @@ def swin_unet(
     window_size: int = 7,
     depths: str | tuple[int, ...] = "intermediate",
     drop_path_rate: float = 0.2,
+    embed_dim: int = EMBED_DIM,
 ) -> SwinUNet:
     """Swin-Unet: Swin-T encoder and mirrored Swin decoder, plain MLP, no CNN branch."""
-    return SwinUNet(num_classes, img_size, window_size, depths, drop_path_rate, res_mlp=False)
+    return SwinUNet(num_classes, img_size, window_size, depths, drop_path_rate, res_mlp=False, embed_dim=embed_dim)

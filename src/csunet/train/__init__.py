@@ -1,1 +1,7 @@
-"""Training: losses now; the Lightning module, data module and recipe follow."""
+"""Training: the paper's recipe on Lightning (losses, augmentation, schedule, run folders)."""
+
+from csunet.train.config import TrainConfig
+from csunet.train.module import SegmentationModule, TrainingDiverged
+from csunet.train.run import resume, train
+
+__all__ = ["SegmentationModule", "TrainConfig", "TrainingDiverged", "resume", "train"]

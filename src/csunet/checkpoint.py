@@ -1,0 +1,71 @@
+"""Self-contained checkpoints: a training checkpoint carries everything needed to predict with it.
+
+``checkpoint['csunet']`` (written by the training module) holds the architecture and its settings, class names and
+display colours, normalisation, tile size, the probability activation and the training recipe. Loading never
+unpickles code (``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from csunet.models.summary import create_from_settings
+
+META_KEY = "csunet"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable csunet checkpoint; the message names the file."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module
+    meta: dict
+    path: Path
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
+
+    @property
+    def colours(self) -> list[tuple[int, int, int]]:
+        return [tuple(c) for c in self.meta["colours"]]
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+    if not isinstance(checkpoint, dict) or META_KEY not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"{path}: not a csunet training checkpoint (no '{META_KEY}' section); "
+            "pretrained encoder weights are loaded with `csunet train --swin-weights/--cnn-weights` instead"
+        )
+    return checkpoint
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """The trained model (in eval mode, on ``device``) and its metadata."""
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint[META_KEY]
+    model = create_from_settings(meta["model"], num_classes=len(meta["classes"]), **meta["model_settings"])
+    prefix = "model."
+    state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path}: weights do not fit {meta['model']} {meta['model_settings']}: {exc}"
+        ) from None
+    return LoadedCheckpoint(model.to(device).eval(), meta, Path(path))

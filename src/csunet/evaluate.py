@@ -1,0 +1,108 @@
+"""Evaluate a trained checkpoint on a dataset split: NASA IoU, per-class IoU, mIoU, per-image values, and the
+paper's error panels on request."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import track
+
+from csunet.checkpoint import LoadedCheckpoint, load_checkpoint
+from csunet.data import SegmentationDataset, load_description
+from csunet.inference import sliding_window_logits
+from csunet.metrics import nasa_iou, predicted_classes
+from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to_rgb8
+from csunet.train.augment import eval_transform
+from csunet.train.module import ConfusionMatrix, NasaIoU, iou_summary
+from csunet.utils import atomic_write_bytes
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def denormalise(image: torch.Tensor, meta: dict) -> np.ndarray:
+    """A normalised (C, H, W) tensor back to a displayable (H, W, C) float image in [0, 1]."""
+    mean = torch.tensor(meta["normalisation"]["mean"])[:, None, None]
+    std = torch.tensor(meta["normalisation"]["std"])[:, None, None]
+    return (image.cpu() * std + mean).permute(1, 2, 0).numpy()
+
+
+def error_figure(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, classes, colours) -> np.ndarray:
+    """Image, truth, prediction, then one error panel per class (all classes but the first for 3+ classes)."""
+    panels = [
+        ("image", to_rgb8(image)),
+        ("truth", colour_mask(truth, colours)),
+        ("prediction", colour_mask(predicted, colours)),
+    ]
+    shown = range(1, len(classes)) if len(classes) > 1 else range(len(classes))
+    panels += [(f"{classes[c]}: TP white, FP red, FN cyan", error_panel(predicted, truth, c)) for c in shown]
+    return captioned_row(panels)
+
+
+@torch.no_grad()
+def evaluate_model(
+    loaded: LoadedCheckpoint,
+    dataset: SegmentationDataset,
+    overlap: float = 0.5,
+    tta: str = "none",
+    batch_size: int = 4,
+    figures: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Metrics of ``loaded`` on every image of ``dataset`` (an eval-transformed SegmentationDataset)."""
+    meta, classes = loaded.meta, loaded.classes
+    # one process evaluates everything, even right after a multi-process training run: no syncing
+    nasa, confusion = NasaIoU(sync_on_compute=False), ConfusionMatrix(len(classes), sync_on_compute=False)
+    per_image = []
+    names = dataset.names()
+    steps = track(range(len(dataset)), description="evaluating") if progress else range(len(dataset))
+    for index in steps:
+        image, mask = dataset[index]
+        logits = sliding_window_logits(loaded.model, image, meta["tile_size"], overlap, batch_size, tta, "cpu")[
+            None
+        ]
+        nasa.update(logits, mask[None])
+        confusion.update(logits, mask[None])
+        per_image.append({"image": names[index], "nasa_iou": float(nasa_iou(logits, mask[None])[0])})
+        if figures is not None:
+            predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
+            figure = error_figure(
+                denormalise(image, meta), mask.numpy().astype(np.uint8), predicted, classes, loaded.colours
+            )
+            atomic_write_bytes(Path(figures) / f"{Path(names[index]).stem}_panel.png", png_bytes(figure))
+    summary = iou_summary(nasa.compute(), confusion.compute(), classes)
+    summary["per_image"] = per_image
+    summary["images"] = len(per_image)
+    return summary
+
+
+def evaluate(
+    checkpoint: str | os.PathLike,
+    data: str | None = None,
+    split: str = "test",
+    data_root: str | os.PathLike | None = None,
+    overlap: float = 0.5,
+    tta: str = "none",
+    batch_size: int = 4,
+    figures: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on)."""
+    loaded = load_checkpoint(checkpoint, device or default_device())
+    meta = loaded.meta
+    data = data or meta["recipe"]["data"]
+    data_root = data_root or meta["recipe"].get("data_root")
+    description = load_description(data, data_root)
+    if description.classes != loaded.classes:
+        raise ValueError(
+            f"{checkpoint}: trained for classes {loaded.classes}, but {description.name} has {description.classes}"
+        )
+    dataset = SegmentationDataset(description, split, eval_transform(meta["augment"]), channels=meta["channels"])
+    result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress)
+    result.update({"checkpoint": str(checkpoint), "data": description.name, "split": split, "tta": tta})
+    return result

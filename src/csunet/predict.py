@@ -1,0 +1,159 @@
+"""Segment micrographs of any size with a trained checkpoint and write masks, overlays, probabilities and
+uncertainty maps.
+
+Outputs per image ``NAME``: ``NAME_mask.png`` (or ``.tif``; class indices, opens as a label image in Fiji and
+napari), ``NAME_overlay.png`` (classes painted over the image), and on request ``NAME_probabilities.tif``
+(float32, one plane per class) and ``NAME_uncertainty.tif`` / ``.png`` (normalised entropy in [0, 1]: where the
+model hesitates, and where labelling more would help most). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+from rich.progress import track
+
+from csunet.checkpoint import LoadedCheckpoint, load_checkpoint
+from csunet.data.errors import DataError
+from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
+from csunet.evaluate import default_device
+from csunet.inference import sliding_window_logits
+from csunet.metrics import predicted_classes
+from csunet.render import overlay, png_bytes, to_rgb8
+from csunet.utils import atomic_write_bytes
+
+MASK_FORMATS = ("png", "tif")
+
+
+def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Image files named directly or found (not recursively) in named folders, in a stable order."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            images = sorted(p for p in item.iterdir() if is_image_file(p))
+            if not images:
+                raise DataError(f"{item}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            found += images
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise DataError(f"{item}: no such file or folder")
+    return found
+
+
+def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
+    """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training, over the whole image at once."""
+    channels = meta["channels"]
+    if image.shape[-1] == 1 and channels != 1:
+        image = np.repeat(image, channels, axis=-1)
+    if image.shape[-1] != channels:
+        raise DataError(f"image has {image.shape[-1]} channels, the model takes {channels}")
+    mean = np.asarray(meta["normalisation"]["mean"], dtype=np.float32)
+    std = np.asarray(meta["normalisation"]["std"], dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(((image - mean) / std).transpose(2, 0, 1), dtype=np.float32))
+
+
+def class_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
+    """(K, H, W) probabilities as the training loss defines them (sigmoid per class, or softmax)."""
+    return torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=0)
+
+
+def normalised_entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Entropy of the class distribution at each pixel divided by log K: 0 = certain, 1 = undecided."""
+    p = probabilities / probabilities.sum(0, keepdim=True).clamp_min(1e-12)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum(0)
+    return entropy / np.log(max(p.shape[0], 2))
+
+
+def _tiff_bytes(array: np.ndarray, axes: str) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, photometric="minisblack", metadata={"axes": axes})
+    return buffer.getvalue()
+
+
+def predict_one(
+    loaded: LoadedCheckpoint, image: np.ndarray, overlap: float = 0.5, tta: str = "none", batch_size: int = 4
+) -> torch.Tensor:
+    """Logits (K, H, W) on the CPU for one (H, W, C) float image of any size."""
+    tensor = normalised_tensor(image, loaded.meta)
+    return sliding_window_logits(loaded.model, tensor, loaded.meta["tile_size"], overlap, batch_size, tta, "cpu")
+
+
+def predict(
+    checkpoint: str | os.PathLike,
+    inputs: list[str | os.PathLike],
+    out: str | os.PathLike,
+    overlap: float = 0.5,
+    tta: str = "none",
+    batch_size: int = 4,
+    mask_format: str = "png",
+    probabilities: bool = False,
+    uncertainty: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Segment every image in ``inputs``; one record per image with the files written or the error met.
+
+    A file that cannot be read is reported and skipped; the others are still segmented.
+    """
+    if mask_format not in MASK_FORMATS:
+        raise ValueError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
+    loaded = load_checkpoint(checkpoint, device or default_device())
+    images = collect_images(inputs)
+    out = Path(out)
+    records = []
+    for path in track(images, description="segmenting") if progress else images:
+        try:
+            image = read_image(path)
+            with torch.no_grad():
+                logits = predict_one(loaded, image, overlap, tta, batch_size)
+        except (DataError, ValueError) as exc:
+            records.append({"image": str(path), "error": str(exc)})
+            continue
+        records.append(
+            {
+                "image": str(path),
+                **write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities, uncertainty),
+            }
+        )
+    return records
+
+
+def write_outputs(
+    loaded: LoadedCheckpoint,
+    stem: str,
+    image: np.ndarray,
+    logits: torch.Tensor,
+    out: Path,
+    mask_format: str = "png",
+    probabilities: bool = False,
+    uncertainty: bool = False,
+) -> dict:
+    mask = predicted_classes(logits[None])[0].numpy().astype(np.uint8)
+    written = {}
+    mask_path = out / f"{stem}_mask.{mask_format}"
+    atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else _tiff_bytes(mask, "YX"))
+    written["mask"] = str(mask_path)
+    overlay_path = out / f"{stem}_overlay.png"
+    atomic_write_bytes(overlay_path, png_bytes(overlay(to_rgb8(image), mask, loaded.colours)))
+    written["overlay"] = str(overlay_path)
+    probs = class_probabilities(logits, loaded.meta["activation"]) if (probabilities or uncertainty) else None
+    if probabilities:
+        path = out / f"{stem}_probabilities.tif"
+        atomic_write_bytes(path, _tiff_bytes(probs.numpy().astype(np.float32), "CYX"))
+        written["probabilities"] = str(path)
+    if uncertainty:
+        entropy = normalised_entropy(probs).numpy().astype(np.float32)
+        path = out / f"{stem}_uncertainty.tif"
+        atomic_write_bytes(path, _tiff_bytes(entropy, "YX"))
+        atomic_write_bytes(path.with_suffix(".png"), png_bytes((entropy * 255 + 0.5).astype(np.uint8)))
+        written["uncertainty"] = str(path)
+    fractions = np.bincount(mask.ravel(), minlength=len(loaded.classes)) / mask.size
+    written["class_fractions"] = {name: round(float(f), 6) for name, f in zip(loaded.classes, fractions)}
+    written["size"] = [int(mask.shape[1]), int(mask.shape[0])]
+    return written

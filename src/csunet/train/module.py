@@ -1,0 +1,135 @@
+"""The LightningModule that trains any registry model, and the metrics it keeps.
+
+Metrics are torchmetrics ``Metric`` objects, so with several processes (DDP) their states are summed over all of
+them before a value is computed: every process reports the same, correct number.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torchmetrics import Metric
+
+from csunet.inference import sliding_window_logits
+from csunet.metrics import (
+    confusion_matrix,
+    mean_iou_without_background,
+    nasa_iou,
+    per_class_iou,
+    predicted_classes,
+)
+from csunet.models.summary import create_from_settings
+from csunet.train.losses import build_loss
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class NasaIoU(Metric):
+    """Mean over images of NASA's pooled IoU (see :func:`csunet.metrics.nasa_iou`)."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("images", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        values = nasa_iou(logits, target)
+        self.total += values.sum().double()
+        self.images += values.numel()
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.images.clamp_min(1)
+
+
+class ConfusionMatrix(Metric):
+    """(K, K) pixel counts, rows = truth, columns = prediction; ignored pixels left out."""
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.add_state("counts", torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        self.counts += confusion_matrix(predicted_classes(logits), target, self.num_classes)
+
+    def compute(self) -> torch.Tensor:
+        return self.counts
+
+
+def iou_summary(nasa: float, confusion: torch.Tensor, classes: list[str]) -> dict:
+    """The metrics we report, as plain numbers: NASA IoU, per-class IoU, mean IoU without background."""
+    per_class = per_class_iou(confusion)
+    return {
+        "nasa_iou": float(nasa),
+        "miou_without_background": mean_iou_without_background(confusion),
+        "per_class_iou": {name: float(value) for name, value in zip(classes, per_class)},
+        "confusion": confusion.tolist(),
+    }
+
+
+class SegmentationModule(L.LightningModule):
+    """Trains ``meta['model']`` with the configured loss; validates whole images by sliding window.
+
+    ``meta`` is what makes a checkpoint self-contained (architecture and settings, classes and colours,
+    normalisation, tile size, recipe); it is saved under ``checkpoint['csunet']``.
+    """
+
+    def __init__(self, config: dict, meta: dict, class_weights: list[float] | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config, self.meta = config, meta
+        self.classes: list[str] = meta["classes"]
+        self.model = create_from_settings(meta["model"], num_classes=len(self.classes), **meta["model_settings"])
+        self.loss = build_loss(config["loss"], class_weights)
+        self.val_iou = NasaIoU()
+        self.val_confusion = ConfusionMatrix(len(self.classes))
+        self.last_val_confusion: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, masks = batch
+        loss = self.loss(self(images), masks)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"the training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
+                "training stopped and the last good checkpoint is kept (try a lower --lr)"
+            )
+        self.log(
+            "train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images), sync_dist=True
+        )
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        images, masks = batch
+        for image, mask in zip(images, masks):
+            logits = sliding_window_logits(
+                self.model, image, self.meta["tile_size"], self.config["val_overlap"], self.config["batch_size"]
+            )[None]
+            self.log("val_loss", self.loss(logits, mask[None]), on_epoch=True, batch_size=1, sync_dist=True)
+            self.val_iou.update(logits, mask[None])
+            self.val_confusion.update(logits, mask[None])
+
+    def on_validation_epoch_end(self) -> None:
+        summary = iou_summary(self.val_iou.compute(), self.val_confusion.compute().cpu(), self.classes)
+        self.last_val_confusion = torch.tensor(summary["confusion"])
+        self.val_iou.reset()
+        self.val_confusion.reset()
+        # values are already summed over processes by torchmetrics: no sync_dist here
+        self.log("val_iou", summary["nasa_iou"], prog_bar=True)
+        self.log("val_miou", summary["miou_without_background"])
+        for name, value in summary["per_class_iou"].items():
+            self.log(f"val_iou_{name}", value)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.config["lr"])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["csunet"] = self.meta

@@ -1,0 +1,286 @@
+"""``train``: one call from a configuration to a complete run folder.
+
+Run folder::
+
+    config.yaml          the resolved configuration (``--resume`` reads it back)
+    environment.json     what `csunet doctor` reports, for the record
+    weights_report.json  what pretrained weights loaded, were resized, stayed fresh (when any were asked for)
+    metrics.csv          one row per epoch; loss.png and iou.png plot it
+    checkpoints/         best.ckpt (highest validation IoU) and last.ckpt, written atomically
+    test_metrics.json    the best checkpoint on the test split (when the data has one)
+    summary.json         what happened: epochs, stages, wall time, best validation IoU, test IoU
+    tensorboard/         when TensorBoard is installed
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from csunet.data import DataError, load_description
+from csunet.doctor import environment_report
+from csunet.train.augment import IMAGENET_MEAN, IMAGENET_STD
+from csunet.train.config import TrainConfig
+from csunet.train.datamodule import SegmentationDataModule
+from csunet.train.history import EpochHistory
+from csunet.train.losses import ACTIVATIONS, class_frequencies, median_frequency_weights
+from csunet.train.module import SegmentationModule
+from csunet.train.schedule import TwoStageSchedule
+from csunet.utils import atomic_write_bytes, atomic_write_text
+
+BEST, LAST = "best.ckpt", "last.ckpt"
+RUN_DIR_ENV = "CSUNET_RUN_DIR"
+
+
+class _DropAdvertisement(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisement())
+warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temporary file renamed into place: an interrupted save never damages the old one."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+class NeverPredictedWarning(UserWarning):
+    """A class present in the validation masks was never predicted."""
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def default_run_name(config: TrainConfig) -> str:
+    encoder = config.model_settings.get("encoder")
+    parts = [Path(config.data).stem, config.model] + ([encoder] if encoder else [])
+    return "-".join(parts + [datetime.now().strftime("%Y%m%d-%H%M%S")])
+
+
+def model_meta(config: TrainConfig, description) -> dict:
+    """What the checkpoint needs to rebuild and use the model on its own."""
+    settings = dict(config.model_settings)
+    settings["img_size"] = config.tile_size
+    return {
+        "format": 1,
+        "model": config.model,
+        "model_settings": settings,
+        "classes": list(description.classes),
+        "colours": [list(c) for c in description.class_colours],
+        "channels": 3,
+        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "tile_size": config.tile_size,
+        "activation": ACTIVATIONS[config.loss],
+        "augment": config.resolved_preset(),
+        "pixel_size_um": description.pixel_size_um,
+        "recipe": config.to_dict(),
+    }
+
+
+def resolve_class_weights(config: TrainConfig, datamodule: SegmentationDataModule, num_classes: int):
+    if config.class_weights is None:
+        return None
+    if config.class_weights == "auto":
+        return median_frequency_weights(class_frequencies(datamodule.train_masks(), num_classes))
+    weights = [float(w) for w in config.class_weights]
+    if len(weights) != num_classes:
+        raise ValueError(f"{len(weights)} class weights given for {num_classes} classes")
+    return weights
+
+
+def _warn_never_predicted(module: SegmentationModule) -> list[str]:
+    confusion = module.last_val_confusion
+    if confusion is None:
+        return []
+    missing = [
+        name for i, name in enumerate(module.classes) if confusion[i].sum() > 0 and confusion[:, i].sum() == 0
+    ]
+    if missing:
+        warnings.warn(
+            f"the model never predicted {', '.join(missing)} on the validation images although they occur there; "
+            "try --loss focal/tversky with --class-weights auto, or train longer",
+            NeverPredictedWarning,
+            stacklevel=3,
+        )
+    return missing
+
+
+def _agreed_run_dir(config: TrainConfig, run_dir: str | Path | None) -> Path:
+    """The run folder, the same in every process: DDP workers that Lightning starts inherit rank 0's choice
+    through the environment (a time-stamped default name would otherwise differ between them)."""
+    if run_dir is None and config.name is None and rank_zero_only.rank != 0:
+        if RUN_DIR_ENV not in os.environ:
+            raise ValueError("runs over several machines need a --name, so that every process writes one folder")
+        return Path(os.environ[RUN_DIR_ENV])
+    run_dir = Path(run_dir) if run_dir else Path(config.out) / (config.name or default_run_name(config))
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
+def train(
+    config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False, progress: bool = True
+) -> dict:
+    """Train as ``config`` says, into ``run_dir`` (default ``config.out/<name>``); return the run summary.
+
+    With ``resume`` the run continues from ``checkpoints/last.ckpt`` of ``run_dir`` (or starts over if the
+    interrupted run never finished an epoch).
+    """
+    started = time.monotonic()
+    run_dir = _agreed_run_dir(config, run_dir)
+    if rank_zero_only.rank == 0 and not resume and (run_dir / "config.yaml").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; continue it with --resume or choose another --name")
+    checkpoints = run_dir / "checkpoints"
+    last = checkpoints / LAST
+    description = load_description(config.data, config.data_root)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = SegmentationDataModule(
+        description,
+        config.tile_size,
+        config.resolved_preset(),
+        config.batch_size,
+        config.crops_per_epoch,
+        config.val_split,
+        config.val_fraction,
+        config.seed,
+        config.workers,
+    )
+    meta = model_meta(config, description)
+    class_weights = resolve_class_weights(config, datamodule, len(description.classes))
+    module = SegmentationModule(config.to_dict(), meta, class_weights)
+    resuming_from = last if resume and last.exists() else None
+
+    trainer = L.Trainer(
+        max_epochs=config.max_epochs,
+        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+        accelerator=config.accelerator,
+        devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
+        num_nodes=config.num_nodes,
+        strategy=config.strategy,
+        precision=config.precision,
+        deterministic=config.deterministic,
+        callbacks=[
+            EpochHistory(run_dir),
+            TwoStageSchedule(config.patience, config.fine_tune_lr),
+            # best: weights only (what evaluation and fine-tuning need); last: everything a resume needs
+            ModelCheckpoint(
+                dirpath=checkpoints,
+                filename=Path(BEST).stem,
+                monitor="val_iou",
+                mode="max",
+                save_top_k=1,
+                save_weights_only=True,
+                enable_version_counter=False,
+                save_on_train_epoch_end=True,
+            ),
+            ModelCheckpoint(
+                dirpath=checkpoints,
+                filename=Path(LAST).stem,
+                save_top_k=1,
+                enable_version_counter=False,
+                save_on_train_epoch_end=True,
+            ),
+        ],  # fmt: skip
+        logger=_tensorboard(run_dir),
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=run_dir,
+        num_sanity_val_steps=0,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", config.dump())
+        _write_json(run_dir / "environment.json", environment_report())
+    if resuming_from is None and (config.swin_weights or config.cnn_weights):
+        from csunet.weights import load_pretrained
+
+        reports = load_pretrained(
+            module.model, swin=config.swin_weights, cnn=config.cnn_weights, progress=progress
+        )
+        if trainer.is_global_zero:
+            _write_json(run_dir / "weights_report.json", {"reports": [r.to_dict() for r in reports]})
+            for report in reports:
+                print(report)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resuming_from, weights_only=True)
+    if not trainer.is_global_zero:
+        return {}
+    return _finish(trainer, module, config, run_dir, started, progress)
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(run_dir, name="tensorboard", version="")
+    except ModuleNotFoundError:
+        return False
+
+
+def _finish(
+    trainer: L.Trainer,
+    module: SegmentationModule,
+    config: TrainConfig,
+    run_dir: Path,
+    started: float,
+    progress: bool,
+) -> dict:
+    from csunet.evaluate import evaluate
+
+    schedule = next(c for c in trainer.callbacks if isinstance(c, TwoStageSchedule))
+    best = run_dir / "checkpoints" / BEST
+    summary = {
+        "run_dir": str(run_dir),
+        "best_checkpoint": str(best) if best.exists() else None,
+        "best_val_iou": schedule.best,
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "stage": schedule.stage,
+        "fine_tuning_from_epoch": schedule.switched_at_epoch,
+        "stopped_by": "patience"
+        if schedule.stage == 2 and schedule.wait >= config.patience
+        else "epoch or time cap",
+        "wall_seconds_this_session": round(time.monotonic() - started, 1),
+        "never_predicted_on_validation": _warn_never_predicted(module),
+    }
+    description = load_description(config.data, config.data_root)
+    if "test" in description.splits and best.exists():
+        try:
+            test = evaluate(
+                best, config.data, "test", config.data_root, overlap=config.val_overlap, progress=progress
+            )
+        except DataError as exc:
+            test = {"error": str(exc)}
+        _write_json(run_dir / "test_metrics.json", test)
+        summary["test"] = {
+            k: test[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou") if k in test
+        }
+    _write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def resume(run_dir: str | Path, progress: bool = True) -> dict:
+    """Continue the run in ``run_dir`` with the configuration it was started with."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir}: no config.yaml, so not a run folder to resume")
+    return train(TrainConfig.load(run_dir / "config.yaml"), run_dir, resume=True, progress=progress)

@@ -1,0 +1,72 @@
+"""The paper's two-stage schedule as a Lightning callback.
+
+Stage 1 trains at ``lr`` until validation IoU has not improved for ``patience`` validation rounds; then the best
+weights are reloaded and training continues at ``fine_tune_lr`` with a fresh optimiser state (Adam's moments
+cleared) until ``patience`` more rounds pass without improvement.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+
+class TwoStageSchedule(L.Callback):
+    def __init__(self, patience: int, fine_tune_lr: float, monitor: str = "val_iou") -> None:
+        self.patience, self.fine_tune_lr, self.monitor = patience, fine_tune_lr, monitor
+        self.stage, self.best, self.wait = 1, float("-inf"), 0
+        self.switched_at_epoch: int | None = None
+        self._validated_epoch: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._validated_epoch = trainer.current_epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # runs before ModelCheckpoint (Lightning calls checkpoint callbacks last), so last.ckpt holds the new stage
+        if self.monitor not in trainer.callback_metrics or self._validated_epoch != trainer.current_epoch:
+            return  # an epoch cut short by the time limit was not validated
+        score = float(trainer.callback_metrics[self.monitor])
+        if score > self.best:
+            self.best, self.wait = score, 0
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        if self.stage == 1:
+            self._start_fine_tuning(trainer, module)
+        else:
+            rank_zero_info(
+                f"{self.monitor} has not improved for {self.patience} rounds at {self.fine_tune_lr}: done"
+            )
+            trainer.should_stop = True
+
+    def _start_fine_tuning(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        best_path = next(
+            (c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor == self.monitor), ""
+        )
+        if best_path:
+            state = torch.load(best_path, map_location=module.device, weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+        for optimizer in trainer.optimizers:
+            optimizer.state.clear()
+            for group in optimizer.param_groups:
+                group["lr"] = self.fine_tune_lr
+        self.stage, self.wait = 2, 0
+        self.switched_at_epoch = trainer.current_epoch
+        rank_zero_info(
+            f"{self.monitor} has not improved for {self.patience} rounds: reloaded the best weights "
+            f"({self.monitor} {self.best:.4f}) and continue at lr {self.fine_tune_lr}"
+        )
+
+    def state_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "best": self.best,
+            "wait": self.wait,
+            "switched_at_epoch": self.switched_at_epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stage, self.best, self.wait = state["stage"], state["best"], state["wait"]
+        self.switched_at_epoch = state["switched_at_epoch"]

@@ -1,0 +1,104 @@
+"""`csunet predict` and `csunet evaluate` with a checkpoint trained on the bundled sample."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+from typer.testing import CliRunner
+
+from csunet.checkpoint import CheckpointError, load_checkpoint
+from csunet.cli import app
+from csunet.data import sample_root
+from csunet.data.io import read_image
+from csunet.predict import predict, predict_one
+
+runner = CliRunner()
+
+
+def test_predict_writes_masks_overlays_probabilities_and_uncertainty(tiny_run, tmp_path):
+    test_images = sample_root() / "test"
+    result = runner.invoke(
+        app,
+        ["predict", tiny_run["best_checkpoint"], str(test_images), "--out", str(tmp_path), "--probabilities",
+         "--uncertainty", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.output)
+    assert len(records) == 4
+    for record in records:
+        image = read_image(record["image"])
+        mask = np.asarray(Image.open(record["mask"]))
+        assert mask.shape == image.shape[:2] and mask.dtype == np.uint8 and mask.max() <= 2
+        assert np.asarray(Image.open(record["overlay"])).shape == image.shape[:2] + (3,)
+        probabilities = tifffile.imread(record["probabilities"])
+        assert probabilities.shape == (3,) + image.shape[:2] and probabilities.dtype == np.float32
+        assert probabilities.min() >= 0 and probabilities.max() <= 1
+        entropy = tifffile.imread(record["uncertainty"])
+        assert entropy.shape == image.shape[:2] and entropy.min() >= 0 and entropy.max() <= 1
+        fractions = np.bincount(mask.ravel(), minlength=3) / mask.size
+        assert list(record["class_fractions"].values()) == pytest.approx(fractions.tolist(), abs=1e-6)
+
+
+def test_predict_any_size_and_tiff_masks(tiny_run, tmp_path):
+    loaded = load_checkpoint(tiny_run["best_checkpoint"])
+    image = np.random.default_rng(0).random((1100, 1500, 1), dtype=np.float32)  # grey, not a tile multiple
+    logits = predict_one(loaded, image, overlap=0.5, batch_size=16)
+    assert logits.shape == (3, 1100, 1500) and np.isfinite(logits.numpy()).all()
+    tifffile.imwrite(tmp_path / "big.tif", (image[..., 0] * 65535).astype(np.uint16))
+    records = predict(
+        tiny_run["best_checkpoint"], [tmp_path / "big.tif"], tmp_path / "out", mask_format="tif", progress=False
+    )
+    assert tifffile.imread(records[0]["mask"]).shape == (1100, 1500)
+
+
+def test_a_bad_image_is_reported_and_the_others_still_segmented(tiny_run, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "broken.tif").write_bytes(b"not a tiff")
+    Image.open(sample_root() / "test" / "spot2_0d_0.tif").save(inputs / "good.png")
+    result = runner.invoke(
+        app, ["predict", tiny_run["best_checkpoint"], str(inputs), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1
+    assert "broken.tif" in result.output
+    assert (tmp_path / "o" / "good_mask.png").is_file()
+
+
+def test_evaluate_json_and_error_panels(tiny_run, tmp_path):
+    figures = tmp_path / "figures"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            tiny_run["best_checkpoint"],
+            "--task",
+            "sample",
+            "--split",
+            "val",
+            "--json",
+            "--figures",
+            str(figures),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["split"] == "val" and report["images"] == 4 and 0 <= report["nasa_iou"] <= 1
+    panels = sorted(figures.glob("*_panel.png"))
+    assert len(panels) == 4
+    panel = np.asarray(Image.open(panels[0]))
+    assert panel.shape[0] > 512 and panel.shape[1] > 5 * 512  # image, truth, prediction, 2 error panels
+
+
+def test_a_file_that_is_not_a_training_checkpoint_is_named(tmp_path):
+    import torch
+
+    path = tmp_path / "weights.pth"
+    torch.save({"weight": torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match="weights.pth: not a csunet training checkpoint"):
+        load_checkpoint(path)
+    result = runner.invoke(app, ["predict", str(path), str(sample_root() / "test"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "not a csunet training checkpoint" in " ".join(result.output.split())
+    assert not Path(tmp_path / "spot2_0d_0_mask.png").exists()

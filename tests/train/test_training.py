@@ -1,0 +1,137 @@
+"""Training end to end on the bundled sample with a tiny real model: run folder, schedule, divergence, warnings."""
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from csunet.checkpoint import load_checkpoint
+from csunet.evaluate import evaluate
+from csunet.train import TrainingDiverged, train
+from csunet.train.run import NeverPredictedWarning, _warn_never_predicted
+from csunet.train.schedule import TwoStageSchedule
+from tests.conftest import tiny_config
+
+
+def read_rows(run_dir) -> list[dict]:
+    with open(Path(run_dir) / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_run_folder_holds_everything(tiny_run):
+    run = Path(tiny_run["run_dir"])
+    for name in ("config.yaml", "environment.json", "metrics.csv", "loss.png", "iou.png", "summary.json",
+                 "test_metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):  # fmt: skip
+        assert (run / name).is_file(), name
+    rows = read_rows(run)
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(0 <= float(r["val_iou"]) <= 1 and float(r["train_loss"]) > 0 for r in rows)
+    assert float(rows[0]["lr"]) == pytest.approx(2e-4)
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert test["images"] == 4 and set(test["per_class_iou"]) == {"matrix", "secondary", "tertiary"}
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_is_self_contained_and_evaluates_as_recorded(tiny_run):
+    loaded = load_checkpoint(tiny_run["best_checkpoint"])
+    meta = loaded.meta
+    assert meta["model"] == "swin_unet" and meta["tile_size"] == 64
+    assert meta["classes"] == ["matrix", "secondary", "tertiary"] and len(meta["colours"]) == 3
+    assert meta["normalisation"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert meta["recipe"]["lr"] == pytest.approx(2e-4) and meta["recipe"]["loss"] == "bce-dice"
+    recorded = json.loads((Path(tiny_run["run_dir"]) / "test_metrics.json").read_text())
+    again = evaluate(tiny_run["best_checkpoint"], overlap=0.25, progress=False)
+    assert again["nasa_iou"] == pytest.approx(recorded["nasa_iou"], abs=1e-6)
+    assert again["nasa_iou"] == pytest.approx(sum(r["nasa_iou"] for r in again["per_image"]) / 4)
+
+
+def test_two_stage_schedule_switches_and_reloads_the_best_weights(tmp_path):
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    best_path = tmp_path / "best.ckpt"
+    best_weights = {f"net.{k}": v.clone() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": best_weights}, best_path)
+    module = SimpleNamespace(device="cpu", net=model)
+    module.load_state_dict = lambda state: model.load_state_dict({k[4:]: v for k, v in state.items()})
+    trainer = SimpleNamespace(
+        callback_metrics={}, should_stop=False, optimizers=[optimizer], current_epoch=0,
+        checkpoint_callbacks=[SimpleNamespace(monitor="val_iou", best_model_path=str(best_path))],
+    )  # fmt: skip
+    schedule = TwoStageSchedule(patience=2, fine_tune_lr=1e-5)
+    for epoch, score in enumerate([0.5, 0.6, 0.55]):
+        trainer.current_epoch, trainer.callback_metrics["val_iou"] = epoch, torch.tensor(score)
+        with torch.no_grad():
+            model.weight.add_(1.0)  # training moves the weights away from the best ones
+        schedule.on_validation_end(trainer, module)
+        schedule.on_train_epoch_end(trainer, module)
+    assert schedule.stage == 1 and optimizer.param_groups[0]["lr"] == 2e-4 and optimizer.state
+    trainer.current_epoch += 1
+    schedule.on_train_epoch_end(trainer, module)  # an epoch cut short without validation does not count
+    assert schedule.stage == 1
+    trainer.callback_metrics["val_iou"] = torch.tensor(0.58)  # second round without improvement: switch
+    schedule.on_validation_end(trainer, module)
+    schedule.on_train_epoch_end(trainer, module)
+    assert schedule.stage == 2 and schedule.wait == 0
+    assert optimizer.param_groups[0]["lr"] == 1e-5 and not optimizer.state  # fresh Adam state
+    assert torch.equal(model.weight, best_weights["net.weight"])
+    for score in (0.4, 0.3):
+        assert not trainer.should_stop
+        trainer.current_epoch += 1
+        trainer.callback_metrics["val_iou"] = torch.tensor(score)
+        schedule.on_validation_end(trainer, module)
+        schedule.on_train_epoch_end(trainer, module)
+    assert trainer.should_stop
+
+
+def test_schedule_in_a_real_run_lowers_the_rate_then_stops(tmp_path):
+    # lr 0: validation IoU can never improve, so each stage lasts exactly `patience` rounds after the first
+    summary = train(
+        tiny_config(tmp_path, "sched", lr=0.0, fine_tune_lr=0.0, patience=1, max_epochs=10), progress=False
+    )
+    rows = read_rows(summary["run_dir"])
+    assert len(rows) == 3  # epoch 0 sets the best, epoch 1 switches, epoch 2 stops
+    assert summary["stage"] == 2 and summary["fine_tuning_from_epoch"] == 1
+    assert summary["stopped_by"] == "patience"
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from csunet.train import module as module_file
+
+    real_build = module_file.build_loss
+
+    def build_poisoned(name, weights=None):
+        loss, calls = real_build(name, weights), []
+
+        def poisoned(logits, target):
+            calls.append(1)
+            value = loss(logits, target)
+            return value * float("nan") if len(calls) > 6 else value  # 2 training + 4 validation calls, then NaN
+
+        return poisoned
+
+    monkeypatch.setattr(module_file, "build_loss", build_poisoned)
+    config = tiny_config(tmp_path, "nan", max_epochs=3, val_overlap=0.0)
+    with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1"):
+        train(config, progress=False)
+    last = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.ckpt")
+    assert all(torch.isfinite(p).all() for p in last.model.parameters())
+    assert [int(r["epoch"]) for r in read_rows(tmp_path / "nan")] == [0]
+
+
+def test_a_class_never_predicted_on_validation_is_named():
+    module = SimpleNamespace(classes=["matrix", "secondary", "tertiary"])
+    module.last_val_confusion = torch.tensor([[5, 1, 0], [1, 4, 0], [2, 1, 0]])  # tertiary occurs, never predicted
+    with pytest.warns(NeverPredictedWarning, match="never predicted tertiary"):
+        assert _warn_never_predicted(module) == ["tertiary"]
+
+
+def test_an_existing_run_is_never_overwritten(tiny_run):
+    run = Path(tiny_run["run_dir"])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_config(run.parent, run.name), progress=False)
