@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS: list[str] = []
+BENCHMARKS: list[str] = ["train_cpu"]
 
 if __name__ == "__main__":
     if not BENCHMARKS:

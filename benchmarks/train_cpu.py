@@ -51,6 +51,9 @@ def table(rows: list[dict], minutes: float) -> str:
         f"# CS-UNet (resnet18 + intermediate Swin-T, 256 crops, batch 4, from scratch), {minutes:g} CPU minutes per task",
         "",
         f"Machine: {machine()}. Command: `python -m benchmarks.train_cpu --minutes {minutes:g}`.",
+        "NASA IoU: pooled over the output channels per image, mean over test images; Super models have 3 channels",
+        "(matrix inside the pool), binary EBC models one sigmoid channel, so there it is the oxide IoU alone.",
+        "mIoU w/o bg: mean over non-background classes of the per-class IoU over all test pixels.",
         "",
         "| task | NASA IoU | mIoU w/o bg | per-class IoU | epochs | wall s |",
         "|---|---|---|---|---|---|",
@@ -71,13 +74,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-train-cpu"))
     args = parser.parse_args(argv)
     data_root = resolve_data_root()
-    rows = []
+    results = RESULTS / "train_cpu.json"
+    # rows of tasks not rerun now are kept (so one task can be rerun), in the order of TASKS
+    rows = {r["task"]: r for r in json.loads(results.read_text())["rows"]} if results.is_file() else {}
     for task in args.tasks.split(","):
-        rows.append(run_task(task, args.minutes, data_root, args.out / time.strftime("%Y%m%d-%H%M%S")))
+        rows[task] = run_task(task, args.minutes, data_root, args.out / time.strftime("%Y%m%d-%H%M%S"))
+        ordered = sorted(rows.values(), key=lambda r: TASKS.index(r["task"]) if r["task"] in TASKS else len(TASKS))
         RESULTS.mkdir(exist_ok=True)
-        atomic_write_text(RESULTS / "train_cpu.json", json.dumps({"machine": machine(), "rows": rows}, indent=2))
-        atomic_write_text(RESULTS / "train_cpu.md", table(rows, args.minutes))
-    print(table(rows, args.minutes))
+        atomic_write_text(results, json.dumps({"machine": machine(), "rows": ordered}, indent=2))
+        atomic_write_text(RESULTS / "train_cpu.md", table(ordered, args.minutes))
+    print((RESULTS / "train_cpu.md").read_text())
 
 
 if __name__ == "__main__":

@@ -102,3 +102,29 @@ def test_a_file_that_is_not_a_training_checkpoint_is_named(tmp_path):
     result = runner.invoke(app, ["predict", str(path), str(sample_root() / "test"), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "not a csunet training checkpoint" in " ".join(result.output.split())
     assert not Path(tmp_path / "spot2_0d_0_mask.png").exists()
+
+
+def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_iou(tmp_path):
+    from csunet.data import load_description, load_pair, pair_split
+    from csunet.evaluate import evaluate
+    from csunet.train import train
+    from tests.conftest import tiny_config
+
+    summary = train(tiny_config(tmp_path, "binary", data="sample-binary", max_epochs=1), progress=False)
+    loaded = load_checkpoint(summary["best_checkpoint"])
+    assert loaded.meta["out_channels"] == 1 and loaded.classes == ["matrix", "precipitate"]
+    report = evaluate(summary["best_checkpoint"], progress=False)
+    records = predict(
+        summary["best_checkpoint"], [sample_root() / "test"], tmp_path / "out", probabilities=True, progress=False
+    )
+    description = load_description("sample-binary")
+    truths = {
+        image.name: load_pair(image, mask, description)[1] for image, mask in pair_split(description, "test").pairs
+    }
+    for record, row in zip(records, report["per_image"]):
+        predicted = np.asarray(Image.open(record["mask"])) == 1
+        truth = truths[Path(record["image"]).name] == 1
+        union = (predicted | truth).sum()
+        assert row["nasa_iou"] == pytest.approx((predicted & truth).sum() / union if union else 1.0, abs=1e-3)
+        planes = tifffile.imread(record["probabilities"])
+        assert planes.shape[0] == 2 and np.allclose(planes.sum(axis=0), 1, atol=1e-6)

@@ -59,7 +59,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     """The trained model (in eval mode, on ``device``) and its metadata."""
     checkpoint = read_checkpoint(path)
     meta = checkpoint[META_KEY]
-    model = create_from_settings(meta["model"], num_classes=len(meta["classes"]), **meta["model_settings"])
+    model = create_from_settings(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"])
     prefix = "model."
     state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:

@@ -19,6 +19,12 @@ data_app = typer.Typer(help="Inspect datasets and write dataset descriptions.", 
 app.add_typer(data_app, name="data")
 weights_app = typer.Typer(help="List, fetch, import, inspect and check pretrained weights.", no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
+benchmark_app = typer.Typer(help="Run experiment grids into a results database (and merge databases).")
+app.add_typer(benchmark_app, name="benchmark")
+prep_app = typer.Typer(
+    help="Prepare a pretraining collection: clean, tile, augment, cluster.", no_args_is_help=True
+)
+app.add_typer(prep_app, name="prep")
 console = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
@@ -276,6 +282,22 @@ DataOption = Annotated[
 ]
 
 
+AcceleratorOption = Annotated[str, typer.Option("--accelerator", help="Lightning accelerator: auto, cpu, gpu.")]
+DevicesOption = Annotated[str, typer.Option("--devices", help="Lightning devices: auto, a count, or a list.")]
+StrategyOption = Annotated[str, typer.Option("--strategy", help="Lightning strategy: auto, ddp, ...")]
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.")]
+RunsOption = Annotated[Path, typer.Option("--out", help="Folder of run folders.")]
+NameOption = Annotated[
+    str | None, typer.Option("--name", help="Run folder name (default: made from data and time).")
+]
+ResumeOption = Annotated[
+    Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder.")
+]
+
+
 def _data_spec(task: str | None, data: Path | None, required: bool = True) -> str | None:
     if task and data:
         _fail(ValueError("give --task or --data, not both"))
@@ -298,6 +320,11 @@ def print_metrics(result: dict, title: str) -> None:
         console.print(f"  {row['image']}: NASA IoU {row['nasa_iou']:.4f}", highlight=False)
 
 
+def _given(**settings) -> dict:
+    """Model settings the user gave; the rest are the model's own defaults."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
 def _class_weights(text: str | None):
     if text is None or text in ("none", "auto"):
         return None if text in (None, "none") else "auto"
@@ -313,10 +340,14 @@ def train(
     data: DataOption = None,
     data_root: DataRoot = None,
     model: Annotated[str, typer.Option(help="Architecture from `csunet models`.")] = "cs_unet",
-    encoder: Encoder = "resnet50",
-    depths: Depths = "intermediate",
-    window: Window = 8,
-    embed_dim: Annotated[int, typer.Option(help="Swin width (96 = Swin-T; smaller for quick models).")] = 96,
+    encoder: Annotated[str | None, typer.Option(help="CNN encoder (smp name); default: the model's.")] = None,
+    depths: Annotated[str | None, typer.Option(help="Swin depths: original or intermediate.")] = None,
+    window: Annotated[int | None, typer.Option(help="Swin window size (8 for 512 tiles, 7 for 224).")] = None,
+    embed_dim: Annotated[
+        int | None, typer.Option(help="Swin width (96 = Swin-T; smaller for quick models).")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="HiFormer variant: s, b or l.")] = None,
+    levels: Annotated[int | None, typer.Option(help="TransDeepLab pyramid levels (1-4).")] = None,
     tile_size: Annotated[int, typer.Option(help="Training crop and inference tile size.")] = 512,
     swin_weights: Annotated[str | None, typer.Option(help="Swin checkpoint file or catalogue name.")] = None,
     cnn_weights: Annotated[str | None, typer.Option(help="imagenet, micronet, image-micronet, or a file.")] = None,
@@ -340,18 +371,16 @@ def train(
     workers: Annotated[
         int | None, typer.Option(help="DataLoader workers (default: 0 on CPU, up to 8 on GPU).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: SeedOption = 0,
     deterministic: Annotated[bool, typer.Option(help="Deterministic algorithms (slower).")] = False,
-    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: auto, cpu, gpu.")] = "auto",
-    devices: Annotated[str, typer.Option(help="Lightning devices: auto, a count, or a list.")] = "auto",
+    accelerator: AcceleratorOption = "auto",
+    devices: DevicesOption = "auto",
     num_nodes: Annotated[int, typer.Option(help="Machines taking part.")] = 1,
-    strategy: Annotated[str, typer.Option(help="Lightning strategy: auto, ddp, ...")] = "auto",
-    precision: Annotated[
-        str, typer.Option(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
-    ] = "32-true",
-    out: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
-    name: Annotated[str | None, typer.Option(help="Run folder name (default: data-model-encoder-time).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the interrupted run in this folder.")] = None,
+    strategy: StrategyOption = "auto",
+    precision: PrecisionOption = "32-true",
+    out: RunsOption = Path("runs"),
+    name: NameOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Train a segmentation model with the paper's recipe; writes a run folder and tests the best checkpoint."""
     from csunet.train import TrainConfig, TrainingDiverged
@@ -364,7 +393,8 @@ def train(
         else:
             config = TrainConfig(
                 data=_data_spec(task, data), data_root=str(data_root) if data_root else None, model=model,
-                model_settings={"encoder": encoder, "depths": depths, "window_size": window, "embed_dim": embed_dim},
+                model_settings=_given(encoder=encoder, depths=depths, window_size=window, embed_dim=embed_dim,
+                                      variant=variant, levels=levels),
                 tile_size=tile_size,
                 swin_weights=swin_weights, cnn_weights=cnn_weights, augment=augment, loss=loss,
                 class_weights=_class_weights(class_weights), lr=lr, fine_tune_lr=fine_tune_lr, patience=patience,
@@ -459,10 +489,251 @@ def predict(
         raise typer.Exit(code=1)
 
 
+SourceFolder = Annotated[Path, typer.Argument(help="Images, flat or in class subfolders.")]
+OutFolder = Annotated[Path, typer.Argument(help="Output folder (same class layout, PNG, manifest.csv).")]
+
+
+def _crop(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        top, bottom, left, right = (int(v) for v in text.split(","))
+    except ValueError:
+        _fail(ValueError(f"--crop takes four pixel counts TOP,BOTTOM,LEFT,RIGHT, not {text!r}"))
+    return top, bottom, left, right
+
+
+@prep_app.command("clean")
+def prep_clean(
+    source: SourceFolder,
+    out: OutFolder,
+    crop: Annotated[
+        str | None, typer.Option(help="Manual crop TOP,BOTTOM,LEFT,RIGHT instead of detection.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove SEM information bands and boxed scale bars (reported per image)."""
+    from csunet.pretrain.clean import clean_folder
+
+    try:
+        reports = clean_folder(source, out, _crop(crop))
+    except (DataError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(reports)
+        return
+    for r in reports:
+        found = [f"info band rows {r['info_band_rows']}"] if r["info_band_rows"] else []
+        found += [f"scale-bar box {b}" for b in r["scale_bar_boxes"]]
+        console.print(f"{r['source']}: {', '.join(found) or 'clean'}; removed {r['removed']}", highlight=False)
+
+
+@prep_app.command("tile")
+def prep_tile(
+    source: SourceFolder,
+    out: OutFolder,
+    size: Annotated[int, typer.Option(help="Tile size in pixels.")] = 512,
+) -> None:
+    """Cut images into tiles: edge to edge when the image divides, evenly overlapping otherwise."""
+    from csunet.pretrain.tiles import tile_folder
+
+    try:
+        rows = tile_folder(source, out, size)
+    except DataError as exc:
+        _fail(exc)
+    console.print(f"{len(rows)} tiles from {len({r['source'] for r in rows})} images in {out}", highlight=False)
+
+
+@prep_app.command("augment")
+def prep_augment(
+    source: SourceFolder,
+    out: OutFolder,
+    copies: Annotated[int, typer.Option(help="Augmented copies per image (the original is kept too).")] = 2,
+    seed: SeedOption = 0,
+) -> None:
+    """Write originals plus augmented copies (flips, rotations, brightness/contrast, noise)."""
+    from csunet.pretrain.tiles import augment_folder
+
+    try:
+        rows = augment_folder(source, out, copies, seed)
+    except DataError as exc:
+        _fail(exc)
+    console.print(f"{len(rows)} images in {out}", highlight=False)
+
+
+@prep_app.command("cluster")
+def prep_cluster(
+    source: SourceFolder,
+    out: Annotated[Path, typer.Argument(help="Output ImageFolder layout (cluster_NN/ folders).")],
+    k: Annotated[int | None, typer.Option(help="Number of clusters (default: sweep --k-min..--k-max).")] = None,
+    k_min: Annotated[int, typer.Option(help="Smallest k of the sweep.")] = 2,
+    k_max: Annotated[int, typer.Option(help="Largest k of the sweep.")] = 10,
+    vgg_weights: Annotated[
+        str, typer.Option(help="imagenet (torchvision download), none, or a file.")
+    ] = "imagenet",
+    copy: Annotated[bool, typer.Option(help="Copy images instead of linking them.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Give unlabelled images classes: VGG-16 features + K-means; contact sheets for checking."""
+    from csunet.pretrain.cluster import cluster_folder
+
+    try:
+        result = cluster_folder(
+            source, out, k, list(range(k_min, k_max + 1)), None if vgg_weights == "none" else vgg_weights, copy
+        )
+    except (DataError, ValueError, OSError, RuntimeError) as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(result)
+        return
+    scores = ", ".join(f"k={n}: {v:.3f}" for n, v in result["silhouette"].items())
+    console.print(
+        f"{result['images']} images -> {result['clusters']} clusters (silhouette {scores})", highlight=False
+    )
+    console.print(f"contact sheets: {out / '_contact_sheets'}", highlight=False)
+
+
+@app.command()
+def pretrain(
+    data: Annotated[Path | None, typer.Argument(help="Collection with one subfolder per class.")] = None,
+    depths: Annotated[str, typer.Option(help="original or intermediate.")] = "intermediate",
+    plain_mlp: Annotated[bool, typer.Option(help="Plain MLP instead of the paper's ResMLP.")] = False,
+    img_size: Annotated[int, typer.Option(help="Input size.")] = 224,
+    window: Annotated[int, typer.Option(help="Window size.")] = 7,
+    init: Annotated[
+        str | None, typer.Option(help="Start from a Swin checkpoint (file or swin_t.imagenet).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
+    warmup_epochs: Annotated[int, typer.Option(help="Linear warm-up epochs.")] = 5,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 5e-4,
+    batch_size: Annotated[int, typer.Option(help="Images per optimiser step.")] = 128,
+    micro_batch: Annotated[int, typer.Option(help="Images per forward pass (accumulated).")] = 32,
+    patience: Annotated[int, typer.Option(help="Early stopping after this many epochs without improvement.")] = 5,
+    max_minutes: Annotated[float | None, typer.Option(help="Cap on wall time.")] = None,
+    accelerator: AcceleratorOption = "auto",
+    devices: DevicesOption = "auto",
+    strategy: StrategyOption = "auto",
+    precision: PrecisionOption = "32-true",
+    seed: SeedOption = 0,
+    out: RunsOption = Path("runs"),
+    name: NameOption = None,
+    resume: ResumeOption = None,
+) -> None:
+    """Pretrain Swin-T as a micrograph classifier and export its encoder for `csunet train --swin-weights`."""
+    from csunet.pretrain.train import PretrainConfig, resume_pretraining
+    from csunet.pretrain.train import pretrain as run_pretraining
+
+    try:
+        if resume is not None:
+            summary = resume_pretraining(resume)
+        else:
+            if data is None:
+                _fail(ValueError("give the collection folder (or --resume RUN)"))
+            config = PretrainConfig(
+                data=str(data), depths=depths, res_mlp=not plain_mlp, img_size=img_size, window_size=window, init=init,
+                epochs=epochs, warmup_epochs=warmup_epochs, lr=lr, batch_size=batch_size, micro_batch=micro_batch,
+                patience=patience, max_minutes=max_minutes, accelerator=accelerator, devices=devices,
+                strategy=strategy, precision=precision, seed=seed, out=str(out), name=name,
+            )  # fmt: skip
+            summary = run_pretraining(config)
+    except (DataError, ValueError, FileExistsError, FileNotFoundError) as exc:
+        _fail(exc)
+    if summary:
+        test = summary["test"]
+        console.print(
+            f"encoder: {summary['encoder']} (test top-1 {test.get('test_top1', float('nan')):.4f}, "
+            f"top-5 {test.get('test_top5', float('nan')):.4f}); use it with --swin-weights",
+            highlight=False,
+        )
+
+
+DbOption = Annotated[Path, typer.Option("--db", help="Results database (SQLite).")]
+
+
+@benchmark_app.callback(invoke_without_command=True)
+def benchmark(
+    ctx: typer.Context,
+    grid: Annotated[Path | None, typer.Option(help="Grid file (see grids/).")] = None,
+    db: DbOption = Path("results.sqlite"),
+    shard: Annotated[str | None, typer.Option(help="Run part K of N (K/N) of the grid.")] = None,
+    out: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs/grids"),
+    data_root: DataRoot = None,
+) -> None:
+    """Run every run of GRID not yet finished in DB; failures are recorded and the grid goes on."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if grid is None:
+        _fail(ValueError("give --grid GRID.yaml (or a subcommand: merge)"))
+    from csunet.experiments.grid import parse_shard
+    from csunet.experiments.runner import run_grid
+
+    try:
+        counts = run_grid(grid, db, parse_shard(shard), out, str(data_root) if data_root else None,
+                          say=lambda text: console.print(text, highlight=False))  # fmt: skip
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    console.print(f"{db}: {counts}", highlight=False)
+
+
+@benchmark_app.command("merge")
+def benchmark_merge(
+    sources: Annotated[list[Path], typer.Argument(help="Databases written by shards.")],
+    into: Annotated[Path, typer.Option(help="Database to merge into.")] = Path("results.sqlite"),
+) -> None:
+    """Combine shard databases (a finished run wins over a failed or unfinished one)."""
+    from csunet.experiments.store import merge
+
+    missing = [str(p) for p in sources if not p.is_file()]
+    if missing:
+        _fail(FileNotFoundError(f"no such database: {', '.join(missing)}"))
+    console.print(f"{merge(sources, into)} runs merged into {into}", highlight=False)
+
+
+@app.command()
+def tables(
+    db: Annotated[Path, typer.Argument(help="Results database.")],
+    out: Annotated[Path | None, typer.Option(help="Also write tables.md, tables.csv, tables.tex here.")] = None,
+) -> None:
+    """The paper's Tables 4-8 from a results database (IoU %, runs per cell, the authors' numbers beside)."""
+    from csunet.experiments.store import connect, rows
+    from csunet.experiments.tables import paper_tables, to_csv, to_latex, to_markdown
+    from csunet.utils import atomic_write_text
+
+    if not db.is_file():
+        _fail(FileNotFoundError(f"{db}: no such results database"))
+    built = paper_tables(rows(connect(db)))
+    markdown = "\n".join(to_markdown(t) for t in built)
+    typer.echo(markdown)
+    if out:
+        atomic_write_text(out / "tables.md", markdown)
+        atomic_write_text(out / "tables.csv", "\n".join(f"# {t.title}\n{to_csv(t)}" for t in built))
+        atomic_write_text(out / "tables.tex", "\n".join(to_latex(t) for t in built))
+
+
+@app.command()
+def figures(
+    db: Annotated[Path, typer.Argument(help="Results database.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("figures"),
+    task: Annotated[list[str] | None, typer.Option(help="Only these tasks.")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """The paper's Figures 6-8: test images with the best run of each weights source, error-coloured."""
+    from csunet.experiments.figures import task_figures
+    from csunet.experiments.store import connect, rows
+
+    if not db.is_file():
+        _fail(FileNotFoundError(f"{db}: no such results database"))
+    finished = rows(connect(db))
+    for name in task or sorted({r["task"] for r in finished}):
+        written = task_figures(finished, name, out, str(data_root) if data_root else None,
+                               lambda text: console.print(text, highlight=False))  # fmt: skip
+        console.print(f"{name}: {len(written)} figures in {out / name}", highlight=False)
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
-    minutes: Annotated[float, typer.Option(help="Training time budget.")] = 9.0,
+    out: RunsOption = Path("runs"),
+    minutes: Annotated[float, typer.Option(help="Training time budget.")] = 8.0,
 ) -> None:
     """The main job on the bundled sample (NASA Super-1): train CS-UNet, test it, segment the test images."""
     from csunet.demo import run_demo

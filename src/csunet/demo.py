@@ -12,7 +12,7 @@ from csunet.evaluate import evaluate
 from csunet.predict import predict
 from csunet.train import TrainConfig, train
 
-DEMO_MINUTES = 9.0
+DEMO_MINUTES = 8.0
 """Training wall-time budget: with the ~4-minute first install, `make demo` stays within 15 minutes."""
 
 

@@ -59,7 +59,11 @@ def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
 
 
 def class_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
-    """(K, H, W) probabilities as the training loss defines them (sigmoid per class, or softmax)."""
+    """(K, H, W) probabilities as the training loss defines them (sigmoid per class, or softmax); a binary
+    model's single channel p becomes the two planes 1 - p, p."""
+    if logits.shape[0] == 1:
+        foreground = torch.sigmoid(logits)
+        return torch.cat([1 - foreground, foreground])
     return torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=0)
 
 

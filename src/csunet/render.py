@@ -58,6 +58,14 @@ def error_panel(predicted: np.ndarray, truth: np.ndarray, class_index: int) -> n
     return panel
 
 
+def foreground_error_panel(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """All non-background classes as foreground, coloured as the paper's figures: white TP, black TN, red FP,
+    cyan FN; yellow where both are foreground but of different classes."""
+    panel = error_panel((predicted > 0).astype(np.uint8), np.where(truth == IGNORE_INDEX, truth, truth > 0), 1)
+    panel[(predicted > 0) & (truth > 0) & (predicted != truth) & (truth != IGNORE_INDEX)] = (255, 255, 0)
+    return panel
+
+
 def captioned_row(panels: Sequence[tuple[str, np.ndarray]], gap: int = 6, caption_height: int = 18) -> np.ndarray:
     """Panels of equal height side by side on white, each with its caption above."""
     height = max(p.shape[0] for _, p in panels)

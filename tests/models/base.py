@@ -10,6 +10,7 @@ class ModelTestBase:
     name: str
     small: dict  # cheap settings for gradient/input tests (224 / window 7)
     shape_cases: list[dict]  # settings whose output shape is checked
+    size_multiple = 32  # input sizes must be multiples of this (patch size x downsamplings)
 
     def build(self, **settings):
         torch.manual_seed(0)
@@ -45,5 +46,5 @@ class ModelTestBase:
     def test_grid_not_divisible_by_window_is_refused(self):
         with pytest.raises(ValueError, match="do not divide into 8x8 windows; use img_size"):
             self.build(**{**self.small, "img_size": 480, "window_size": 8})
-        with pytest.raises(ValueError, match="must be a multiple of 32"):
+        with pytest.raises(ValueError, match=f"must be a multiple of {self.size_multiple}"):
             self.build(**{**self.small, "img_size": 500})

@@ -140,6 +140,10 @@ def test_cli_models_json_reports_paper_counts():
     result = runner.invoke(app, ["models", "--json", "--img-size", "224", "--window", "7", "--classes", "9"])
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert round(rows["swin_unet"]["parameters"] / 1e6, 1) == 27.2
+    assert set(rows) == {"cs_unet", "swin_unet", "unet", "unet_plusplus", "hiformer", "transdeeplab"}
+    assert round(rows["hiformer"]["parameters"] / 1e6, 2) == 25.51  # variant b (resnet50) by default
+    assert round(rows["transdeeplab"]["parameters"] / 1e6, 1) == 21.1  # 2 levels by default
+    assert rows["unet"]["parameters_by_part"]["cnn"] == rows["unet_plusplus"]["parameters_by_part"]["cnn"]
 
 
 def test_inspect_detects_smp_state_dict(micronet_like_file):

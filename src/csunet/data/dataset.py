@@ -20,6 +20,7 @@ from csunet.data.pairing import Pairing, pair_files
 from csunet.data.tasks import get_task, is_task_name, super_description
 
 SAMPLE_NAME = "sample"
+SAMPLE_BINARY_NAME = "sample-binary"
 
 
 def sample_root() -> Path:
@@ -27,17 +28,18 @@ def sample_root() -> Path:
     return Path(str(resources.files("csunet") / "sample" / "super1"))
 
 
-def sample_description() -> DatasetDescription:
-    return super_description(sample_root(), SAMPLE_NAME)
+def sample_description(binary: bool = False) -> DatasetDescription:
+    """The bundled Super-1 with 3 classes, or (``binary``) matrix vs precipitate as NASA's binary Super tasks."""
+    return super_description(sample_root(), SAMPLE_BINARY_NAME if binary else SAMPLE_NAME, binary=binary)
 
 
 def load_description(spec: str | os.PathLike | DatasetDescription, data_root=None) -> DatasetDescription:
-    """A description from a built-in task name, ``sample``, or a YAML file path."""
+    """A description from a built-in task name, ``sample`` / ``sample-binary``, or a YAML file path."""
     if isinstance(spec, DatasetDescription):
         return spec
     text = str(spec)
-    if text == SAMPLE_NAME:
-        return sample_description()
+    if text in (SAMPLE_NAME, SAMPLE_BINARY_NAME):
+        return sample_description(binary=text == SAMPLE_BINARY_NAME)
     if is_task_name(text):
         return get_task(text, data_root)
     path = Path(text)

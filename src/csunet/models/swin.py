@@ -94,6 +94,41 @@ def use_res_mlp(module: nn.Module) -> None:
             block.mlp = ResMLP(block.mlp.fc1.in_features, block.mlp.fc1.out_features, block.mlp.drop1.p)
 
 
+def check_square_input(x: torch.Tensor, img_size: int) -> torch.Tensor:
+    """Models whose token grids are fixed at build time take exactly ``img_size`` squares; grey is repeated."""
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"expected input (B, 1 or 3, H, W), got {tuple(x.shape)}")
+    if tuple(x.shape[-2:]) != (img_size, img_size):
+        raise ValueError(
+            f"this model takes {img_size}x{img_size} inputs, got {x.shape[-1]}x{x.shape[-2]}; "
+            "larger images are segmented tile by tile (csunet predict does this)"
+        )
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def swin_stages(
+    img_size: int,
+    window_size: int,
+    depths: tuple[int, ...],
+    heads: tuple[int, ...],
+    drop_path_rate: float = 0.1,
+    patch_embed: bool = True,
+    embed_dim: int = EMBED_DIM,
+) -> nn.Module:
+    """The first ``len(depths)`` stages of timm's Swin (timm key names, so Swin-T checkpoints load), without the
+    final norm and head; ``patch_embed`` is dropped for models that feed the stages CNN features instead."""
+    check_grid(img_size, window_size, multiple=PATCH_SIZE * 2 ** (len(depths) - 1))
+    swin = SwinTransformer(
+        img_size=img_size, patch_size=PATCH_SIZE, in_chans=3, num_classes=0, embed_dim=embed_dim, depths=depths,
+        num_heads=heads, window_size=window_size, mlp_ratio=4.0, qkv_bias=True, drop_path_rate=drop_path_rate,
+    )  # fmt: skip
+    stages = nn.Module()
+    if patch_embed:
+        stages.patch_embed = swin.patch_embed
+    stages.layers = swin.layers
+    return stages
+
+
 class PatchExpand(nn.Module):
     """Linear to ``out_dim * scale**2`` channels (no bias), pixel-shuffle by ``scale``, LayerNorm(out_dim)."""
 

@@ -6,11 +6,14 @@ import torch
 from torch import nn
 
 from csunet.models.registry import register_model
-from csunet.models.swin import EMBED_DIM, SwinEncoder, SwinUNetDecoder, resolve_depths
+from csunet.models.swin import EMBED_DIM, SwinEncoder, SwinUNetDecoder, check_square_input, resolve_depths
 
 
 class SwinUNet(nn.Module):
     """Swin U-Net; with a ``cnn`` (an smp encoder) it is CS-UNet's skeleton, which subclasses it."""
+
+    decoder_mirrors_swin = True
+    """Pretrained Swin weights also initialise the decoder's Swin stages (Swin-Unet's scheme)."""
 
     def __init__(
         self,
@@ -36,14 +39,7 @@ class SwinUNet(nn.Module):
         )
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise ValueError(f"expected input (B, 1 or 3, H, W), got {tuple(x.shape)}")
-        if tuple(x.shape[-2:]) != (self.img_size, self.img_size):
-            raise ValueError(
-                f"this model takes {self.img_size}x{self.img_size} inputs, got {x.shape[-1]}x{x.shape[-2]}; "
-                "larger images are segmented tile by tile (csunet predict does this)"
-            )
-        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        return check_square_input(x, self.img_size)
 
     def cnn_features(self, x: torch.Tensor) -> list[torch.Tensor] | None:
         if self.cnn is None:

@@ -56,8 +56,11 @@ def plot_curves(rows: list[dict], keys: tuple[str, ...], title: str) -> bytes:
 
 
 class EpochHistory(L.Callback):
-    def __init__(self, run_dir: Path) -> None:
+    """``plots`` maps PNG names to the metric columns drawn in them."""
+
+    def __init__(self, run_dir: Path, plots: dict[str, tuple[str, ...]] = PLOTS) -> None:
         self.run_dir = Path(run_dir)
+        self.plots = plots
         self.rows: list[dict] = []
         self._epoch_start = time.monotonic()
         self._validated_epoch: int | None = None
@@ -83,7 +86,7 @@ class EpochHistory(L.Callback):
 
     def write(self) -> None:
         write_csv(self.run_dir / "metrics.csv", self.rows)
-        for name, keys in PLOTS.items():
+        for name, keys in self.plots.items():
             atomic_write_bytes(self.run_dir / name, plot_curves(self.rows, keys, name.removesuffix(".png")))
 
     def state_dict(self) -> dict:

@@ -85,7 +85,9 @@ class SegmentationModule(L.LightningModule):
         self.save_hyperparameters()
         self.config, self.meta = config, meta
         self.classes: list[str] = meta["classes"]
-        self.model = create_from_settings(meta["model"], num_classes=len(self.classes), **meta["model_settings"])
+        self.model = create_from_settings(
+            meta["model"], num_classes=meta["out_channels"], **meta["model_settings"]
+        )
         self.loss = build_loss(config["loss"], class_weights)
         self.val_iou = NasaIoU()
         self.val_confusion = ConfusionMatrix(len(self.classes))

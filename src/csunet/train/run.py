@@ -31,6 +31,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from csunet.data import DataError, load_description
 from csunet.doctor import environment_report
+from csunet.models.summary import resolved_settings
 from csunet.train.augment import IMAGENET_MEAN, IMAGENET_STD
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SegmentationDataModule
@@ -76,15 +77,21 @@ def default_run_name(config: TrainConfig) -> str:
     return "-".join(parts + [datetime.now().strftime("%Y%m%d-%H%M%S")])
 
 
+def output_channels(num_classes: int, loss: str) -> int:
+    """NASA's binary models have one sigmoid channel (the foreground), so NASA's IoU is the foreground IoU;
+    softmax losses need a channel per class."""
+    return 1 if num_classes == 2 and ACTIVATIONS[loss] == "sigmoid" else num_classes
+
+
 def model_meta(config: TrainConfig, description) -> dict:
     """What the checkpoint needs to rebuild and use the model on its own."""
-    settings = dict(config.model_settings)
-    settings["img_size"] = config.tile_size
+    settings = resolved_settings(config.model, {**config.model_settings, "img_size": config.tile_size})
     return {
         "format": 1,
         "model": config.model,
         "model_settings": settings,
         "classes": list(description.classes),
+        "out_channels": output_channels(len(description.classes), config.loss),
         "colours": [list(c) for c in description.class_colours],
         "channels": 3,
         "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
@@ -198,7 +205,7 @@ def train(
                 enable_version_counter=False,
                 save_on_train_epoch_end=True,
             ),
-        ],  # fmt: skip
+        ],
         logger=_tensorboard(run_dir),
         plugins=[AtomicCheckpointIO()],
         default_root_dir=run_dir,

@@ -167,9 +167,11 @@ def load_swin(
     state, source = _read(checkpoint, source)
     swin_state = swin_filter(state)
     encoder = model.swin
-    groups = ["patch_embed"] + [f"layers.{i}" for i in range(len(encoder.layers))]
+    groups = (["patch_embed"] if hasattr(encoder, "patch_embed") else []) + [
+        f"layers.{i}" for i in range(len(encoder.layers))
+    ]
     report = apply_state(encoder, swin_state, "swin encoder", source, groups)
-    if not mirror_decoder or getattr(model, "decoder", None) is None:
+    if not mirror_decoder or not getattr(model, "decoder_mirrors_swin", False):
         return report
     loaded_encoder = encoder.state_dict()
     decoder_state, origin = {}, {}

@@ -1,0 +1,118 @@
+"""Experiment grids: the product of tasks x models x CNN encoders x Swin depths x weights sources.
+
+A grid file::
+
+    name: cpu-quick
+    tasks: [super-1, ebc-1]
+    models:                          # each model with the settings it takes
+      cs_unet: {encoders: [resnet18], depths: [intermediate]}
+      unet_plusplus: {encoders: [resnet18]}
+      hiformer: {variants: [s]}
+    weights:                         # pretraining sources: Swin and CNN weights (null = from scratch)
+      - {name: scratch, swin: null, cnn: null}
+      - {name: imagenet, swin: swin_t.imagenet, cnn: imagenet}
+      - {name: microscopy, swin: "weights/microlite-{depths}.safetensors", cnn: micronet}
+    recipe: {tile_size: 256, max_minutes: 3, crops_per_epoch: 48}   # TrainConfig fields for every run
+
+Each run gets an id derived from its resolved configuration, so a rerun finds finished runs, and ``--shard K/N``
+splits the list into N disjoint parts that together are the whole grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from csunet.train.config import TrainConfig
+
+MODEL_AXES = {"encoders": "encoder", "depths": "depths", "variants": "variant", "levels": "levels"}
+CNN_MODELS = ("unet", "unet_plusplus")
+TRANSFORMER_MODELS = ("swin_unet", "hiformer", "transdeeplab")
+WITHOUT_CNN = ("swin_unet", "transdeeplab")
+
+
+@dataclass(frozen=True)
+class GridRun:
+    id: str
+    config: TrainConfig
+    weights_name: str
+
+    def labels(self) -> dict:
+        settings = self.config.model_settings
+        return {
+            "task": self.config.data,
+            "model": self.config.model,
+            "encoder": settings.get("encoder"),
+            "depths": settings.get("depths"),
+            "variant": settings.get("variant") or settings.get("levels"),
+            "weights": self.weights_name,
+        }
+
+
+def run_id(config: TrainConfig) -> str:
+    """12 hex digits of the SHA-256 of the configuration, minus what does not change the result (where it goes)."""
+    data = config.to_dict()
+    for key in ("out", "name", "devices", "num_nodes", "strategy", "accelerator", "workers"):
+        data.pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_grid(path: str | Path) -> dict:
+    grid = yaml.safe_load(Path(path).read_text()) or {}
+    missing = [key for key in ("tasks", "models") if not grid.get(key)]
+    if missing:
+        raise ValueError(f"{path}: grid needs {', '.join(missing)}")
+    grid.setdefault("name", Path(path).stem)
+    grid.setdefault("weights", [{"name": "scratch", "swin": None, "cnn": None}])
+    grid.setdefault("recipe", {})
+    return grid
+
+
+def expand_grid(grid: dict, data_root: str | None = None) -> list[GridRun]:
+    """Every run of the grid in a fixed order (the order sharding and reruns rely on)."""
+    runs, seen = [], set()
+    for task, (model, axes), weights in itertools.product(grid["tasks"], grid["models"].items(), grid["weights"]):
+        axes = axes or {}
+        unknown = sorted(set(axes) - set(MODEL_AXES))
+        if unknown:
+            raise ValueError(f"model {model}: unknown grid axes {unknown}; use {sorted(MODEL_AXES)}")
+        names = [MODEL_AXES[a] for a in axes]
+        for values in itertools.product(*(axes[a] for a in axes)):
+            settings = dict(zip(names, values))
+            cnn = weights.get("cnn") if model not in WITHOUT_CNN else None
+            swin = weights.get("swin") if model not in CNN_MODELS else None
+            if swin and "{depths}" in swin:  # per-depth microscopy checkpoints
+                swin = swin.format(depths=settings.get("depths", "intermediate"))
+            config = TrainConfig(
+                **{**grid["recipe"], "data": task, "data_root": data_root, "model": model,
+                   "model_settings": {**grid["recipe"].get("model_settings", {}), **settings},
+                   "swin_weights": swin, "cnn_weights": cnn}
+            )  # fmt: skip
+            run = GridRun(run_id(config), config, weights.get("name", "unnamed"))
+            if run.id not in seen:  # e.g. a CNN model under two sources that differ only in Swin weights
+                seen.add(run.id)
+                runs.append(run)
+    return runs
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``K/N`` (1-based) -> (K, N); None -> the whole grid."""
+    if not text:
+        return 1, 1
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes K/N, e.g. 2/8, not {text!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def shard(runs: list[GridRun], k: int, n: int) -> list[GridRun]:
+    """Runs k, k+n, k+2n, ... (1-based): N shards are disjoint and together hold every run."""
+    return runs[k - 1 :: n]

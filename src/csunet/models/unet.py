@@ -1,0 +1,35 @@
+"""UNet and UNet++ (the paper's CNN baselines, NASA's benchmark models) from segmentation_models_pytorch.
+
+Any smp encoder name works, including all of NASA's MicroNet encoders; pretrained encoder weights load through
+``csunet.weights`` like CS-UNet's CNN branch. Inputs of any size divisible by 32.
+"""
+
+from __future__ import annotations
+
+import segmentation_models_pytorch as smp
+from torch import nn
+
+from csunet.models.registry import register_model
+
+
+def _smp_model(kind: type, num_classes: int, encoder: str) -> nn.Module:
+    try:
+        model = kind(encoder_name=encoder, encoder_weights=None, classes=num_classes)
+    except KeyError:
+        raise ValueError(
+            f"unknown CNN encoder {encoder!r}; see segmentation_models_pytorch's encoder list"
+        ) from None
+    model.encoder_name = encoder
+    return model
+
+
+@register_model("unet")
+def unet(num_classes: int = 3, encoder: str = "resnet50") -> nn.Module:
+    """UNet (smp) with any smp CNN encoder."""
+    return _smp_model(smp.Unet, num_classes, encoder)
+
+
+@register_model("unet_plusplus")
+def unet_plusplus(num_classes: int = 3, encoder: str = "resnet50") -> nn.Module:
+    """UNet++ (smp) with any smp CNN encoder: NASA's MicroNet benchmark model."""
+    return _smp_model(smp.UnetPlusPlus, num_classes, encoder)
