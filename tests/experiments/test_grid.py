@@ -40,6 +40,13 @@ def test_shards_are_disjoint_and_complete(tmp_path):
         parse_shard("two")
 
 
+def test_run_ids_do_not_depend_on_where_the_data_lives(tmp_path):
+    grid = load_grid(ten_run_grid(tmp_path))
+    here, there = expand_grid(grid, "/data/nasa"), expand_grid(grid, "/mnt/other/nasa")
+    assert [r.id for r in here] == [r.id for r in there]
+    assert here[0].config.data_root == "/data/nasa"
+
+
 def test_shipped_grids_expand():
     assert len(expand_grid(load_grid(GRIDS / "cpu-quick.yaml"))) == 6
     paper = expand_grid(load_grid(GRIDS / "paper.yaml"))
