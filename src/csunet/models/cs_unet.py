@@ -10,10 +10,10 @@ from csunet.models.swin import EMBED_DIM
 from csunet.models.swin_unet import SwinUNet
 
 
-def build_cnn_encoder(name: str, in_channels: int = 3):
-    """An smp encoder of depth 5 without pretrained weights (weights load through csunet.weights)."""
+def build_cnn_encoder(name: str, in_channels: int = 3, depth: int = 5):
+    """An smp encoder (``depth`` stride-2 stages) without pretrained weights (weights load through csunet.weights)."""
     try:
-        return smp.encoders.get_encoder(name, in_channels=in_channels, depth=5, weights=None)
+        return smp.encoders.get_encoder(name, in_channels=in_channels, depth=depth, weights=None)
     except KeyError:
         raise ValueError(f"unknown CNN encoder {name!r}; see segmentation_models_pytorch's encoder list") from None
 

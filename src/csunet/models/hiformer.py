@@ -11,11 +11,11 @@ tokens. The parameter count equals the authors' models (no fix adds or removes a
 
 from __future__ import annotations
 
-import segmentation_models_pytorch as smp
 import torch
 from timm.models.crossvit import MultiScaleBlock
 from torch import nn
 
+from csunet.models.cs_unet import build_cnn_encoder
 from csunet.models.registry import register_model
 from csunet.models.swin import check_square_input, swin_stages
 
@@ -29,10 +29,7 @@ SWIN_DEPTHS, SWIN_HEADS, DIMS = (2, 2, 6), (3, 6, 12), (96, 192, 384)
 
 def cnn_to_stride16(name: str) -> nn.Module:
     """An smp encoder up to stride 16 (HiFormer uses ResNet stages 1-3); the unused last stage is removed."""
-    try:
-        encoder = smp.encoders.get_encoder(name, in_channels=3, depth=4, weights=None)
-    except KeyError:
-        raise ValueError(f"unknown CNN encoder {name!r}; see segmentation_models_pytorch's encoder list") from None
+    encoder = build_cnn_encoder(name, depth=4)
     if hasattr(encoder, "layer4"):
         del encoder.layer4
     return encoder

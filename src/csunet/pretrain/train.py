@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.classification import MulticlassAccuracy
@@ -190,10 +190,7 @@ def export_encoder(module: PretrainModule, run_dir: Path, sidecar: dict) -> Path
         k: v.contiguous() for k, v in module.model.swin.state_dict().items() if "relative_position_index" not in k
     }
     path = run_dir / ENCODER_FILE
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp))
-    atomic_write_bytes(path, tmp.read_bytes())
-    tmp.unlink()
+    atomic_write_bytes(path, safetensors_bytes(state))
     atomic_write_text(run_dir / SIDECAR_FILE, json.dumps(sidecar, indent=2) + "\n")
     return path
 

@@ -29,7 +29,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from csunet.data import DataError, load_description
+from csunet.data import DataError, DatasetDescription, load_description
 from csunet.doctor import environment_report
 from csunet.models.summary import resolved_settings
 from csunet.train.augment import IMAGENET_MEAN, IMAGENET_STD
@@ -231,7 +231,7 @@ def train(
     trainer.fit(module, datamodule=datamodule, ckpt_path=resuming_from, weights_only=True)
     if not trainer.is_global_zero:
         return {}
-    return _finish(trainer, module, config, run_dir, started, progress)
+    return _finish(trainer, module, config, description, run_dir, started, progress)
 
 
 def _tensorboard(run_dir: Path):
@@ -247,6 +247,7 @@ def _finish(
     trainer: L.Trainer,
     module: SegmentationModule,
     config: TrainConfig,
+    description: DatasetDescription,
     run_dir: Path,
     started: float,
     progress: bool,
@@ -269,7 +270,6 @@ def _finish(
         "wall_seconds_this_session": round(time.monotonic() - started, 1),
         "never_predicted_on_validation": _warn_never_predicted(module),
     }
-    description = load_description(config.data, config.data_root)
     if "test" in description.splits and best.exists():
         try:
             test = evaluate(
