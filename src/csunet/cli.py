@@ -453,7 +453,9 @@ def evaluate(
 
 @app.command()
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A checkpoint written by `csunet train`, or its `csunet export` ONNX file.")
+    ],
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("predictions"),
     overlap: Annotated[float, typer.Option(help="Tile overlap (0 to <1).")] = 0.5,
@@ -464,16 +466,24 @@ def predict(
     uncertainty: Annotated[
         bool, typer.Option(help="Also write an entropy map: where labelling would help.")
     ] = False,
+    engine: Annotated[
+        str, typer.Option(help="torch, or onnx: ONNX Runtime, ~2x faster on CPU (exports the checkpoint once).")
+    ] = "torch",
     as_json: JsonFlag = False,
 ) -> None:
     """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty."""
     from csunet.checkpoint import CheckpointError
+    from csunet.export import ensure_onnx
     from csunet.predict import predict as predict_images
 
     try:
+        if engine == "onnx":
+            onnx_path, seconds = ensure_onnx(checkpoint)
+            if seconds is not None and not as_json:
+                console.print(f"exported {checkpoint} -> {onnx_path} in {seconds:.0f} s", highlight=False)
         records = predict_images(
             checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
-            progress=not as_json,
+            progress=not as_json, engine=engine,
         )  # fmt: skip
     except (CheckpointError, DataError, ValueError) as exc:
         _fail(exc)
@@ -487,6 +497,29 @@ def predict(
                 console.print(f"{record['image']} -> {record['mask']}, {record['overlay']}", highlight=False)
     if any("error" in record for record in records):
         raise typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
+    out: Annotated[Path | None, typer.Option(help="ONNX file to write (default: beside the checkpoint).")] = None,
+) -> None:
+    """Export a trained model to ONNX (any batch size, the training tile size) with its metadata inside."""
+    import time
+
+    from csunet.checkpoint import CheckpointError
+    from csunet.export import export_checkpoint
+
+    started = time.perf_counter()
+    try:
+        path = export_checkpoint(checkpoint, out)
+    except (CheckpointError, ValueError) as exc:
+        _fail(exc)
+    console.print(
+        f"{path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s); "
+        f"predict with `csunet predict {path} IMAGES`",
+        highlight=False,
+    )
 
 
 SourceFolder = Annotated[Path, typer.Argument(help="Images, flat or in class subfolders.")]

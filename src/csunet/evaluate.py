@@ -17,7 +17,7 @@ from csunet.metrics import nasa_iou, predicted_classes
 from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to_rgb8
 from csunet.train.augment import eval_transform
 from csunet.train.module import ConfusionMatrix, NasaIoU, iou_summary
-from csunet.utils import atomic_write_bytes
+from csunet.utils import atomic_write_bytes, keep_freed_memory
 
 
 def default_device() -> torch.device:
@@ -93,6 +93,7 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on)."""
+    keep_freed_memory()
     loaded = load_checkpoint(checkpoint, device or default_device())
     meta = loaded.meta
     data = data or meta["recipe"]["data"]

@@ -86,7 +86,7 @@ def sliding_window_logits(
     """
     if image.ndim != 3:
         raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}")
-    model_device = next(model.parameters()).device
+    model_device = model.device if hasattr(model, "device") else next(model.parameters()).device
     output_device = image.device if output_device is None else torch.device(output_device)
     height, width = image.shape[-2:]
     pad_h, pad_w = max(0, tile - height), max(0, tile - width)
@@ -100,6 +100,7 @@ def sliding_window_logits(
     for first in range(0, len(positions), batch_size):
         chunk = positions[first : first + batch_size]
         tiles = torch.stack([image[:, y : y + tile, x : x + tile] for y, x in chunk]).to(model_device)
+        tiles = tiles.contiguous(memory_format=torch.channels_last)
         out = predict_tiles(model, tiles, tta).float().to(output_device)
         if logits is None:
             logits = torch.zeros(out.shape[1], full_h, full_w, device=output_device)

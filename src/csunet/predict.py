@@ -18,14 +18,15 @@ import tifffile
 import torch
 from rich.progress import track
 
-from csunet.checkpoint import LoadedCheckpoint, load_checkpoint
+from csunet.checkpoint import LoadedCheckpoint
 from csunet.data.errors import DataError
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
 from csunet.evaluate import default_device
+from csunet.export import load_engine
 from csunet.inference import sliding_window_logits
 from csunet.metrics import predicted_classes
 from csunet.render import overlay, png_bytes, to_rgb8
-from csunet.utils import atomic_write_bytes
+from csunet.utils import atomic_write_bytes, keep_freed_memory
 
 MASK_FORMATS = ("png", "tif")
 
@@ -100,14 +101,18 @@ def predict(
     uncertainty: bool = False,
     device: str | None = None,
     progress: bool = True,
+    engine: str = "torch",
 ) -> list[dict]:
     """Segment every image in ``inputs``; one record per image with the files written or the error met.
 
-    A file that cannot be read is reported and skipped; the others are still segmented.
+    ``checkpoint`` is a training checkpoint or its ONNX export; ``engine='onnx'`` runs ONNX Runtime (see
+    :func:`csunet.export.load_engine`). A file that cannot be read is reported and skipped; the others are still
+    segmented.
     """
     if mask_format not in MASK_FORMATS:
         raise ValueError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
-    loaded = load_checkpoint(checkpoint, device or default_device())
+    keep_freed_memory()
+    loaded = load_engine(checkpoint, engine, device or default_device())
     images = collect_images(inputs)
     out = Path(out)
     records = []

@@ -43,3 +43,23 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "csunet"
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the kernel.
+
+    PyTorch on the CPU frees and re-allocates the same large activation buffers every step; by default glibc
+    serves each from a fresh ``mmap`` whose pages fault in again, which made CS-UNet training steps 1.35x slower
+    on our 2-core machine (``benchmarks/speed.py``). The cost: the process keeps its peak memory until it exits.
+    Returns whether the setting took (False off glibc, e.g. on macOS or Windows).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))

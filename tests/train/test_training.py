@@ -117,7 +117,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(module_file, "build_loss", build_poisoned)
     config = tiny_config(tmp_path, "nan", max_epochs=3, val_overlap=0.0)
-    with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1"):
+    with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1, step 2;"):
         train(config, progress=False)
     last = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.ckpt")
     assert all(torch.isfinite(p).all() for p in last.model.parameters())

@@ -73,6 +73,10 @@ def iou_summary(nasa: float, confusion: torch.Tensor, classes: list[str]) -> dic
     }
 
 
+NONFINITE_CHECK_EVERY = 25
+"""Training steps between looks at the loss for NaN/inf (each look waits for the GPU)."""
+
+
 class SegmentationModule(L.LightningModule):
     """Trains ``meta['model']`` with the configured loss; validates whole images by sliding window.
 
@@ -87,27 +91,45 @@ class SegmentationModule(L.LightningModule):
         self.classes: list[str] = meta["classes"]
         self.model = create_from_settings(
             meta["model"], num_classes=meta["out_channels"], **meta["model_settings"]
-        )
+        ).to(memory_format=torch.channels_last)  # faster CNN convolutions; the Swin branch is unaffected
         self.loss = build_loss(config["loss"], class_weights)
         self.val_iou = NasaIoU()
         self.val_confusion = ConfusionMatrix(len(self.classes))
         self.last_val_confusion: torch.Tensor | None = None
+        # (step, loss) of the first non-finite loss, kept on the device: looking every step would sync the host
+        self._first_nonfinite: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch
-        loss = self.loss(self(images), masks)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"the training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
-                "training stopped and the last good checkpoint is kept (try a lower --lr)"
-            )
+        loss = self.loss(self(images.contiguous(memory_format=torch.channels_last)), masks)
+        self._remember_nonfinite(loss.detach())
         self.log(
             "train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images), sync_dist=True
         )
         return loss
+
+    def _remember_nonfinite(self, loss: torch.Tensor) -> None:
+        record = torch.stack([torch.tensor(float(self.global_step), device=loss.device), loss.float()])
+        if self._first_nonfinite is None:
+            self._first_nonfinite = torch.full_like(record, float("inf"))
+        first_bad = ~torch.isfinite(loss) & torch.isinf(self._first_nonfinite[0])
+        self._first_nonfinite = torch.where(first_bad, record, self._first_nonfinite)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """Look for a diverged loss every ``NONFINITE_CHECK_EVERY`` steps and whenever the loop is about to stop
+        or validate, so no checkpoint is ever written from diverged weights."""
+        last = batch_idx + 1 >= self.trainer.num_training_batches or self.trainer.should_stop
+        if (batch_idx + 1) % NONFINITE_CHECK_EVERY and not last:
+            return
+        step, value = self._first_nonfinite.tolist()
+        if step != float("inf"):
+            raise TrainingDiverged(
+                f"the training loss became {value} at epoch {self.current_epoch}, step {int(step)}; "
+                "training stopped and the last good checkpoint is kept (try a lower --lr)"
+            )
 
     def validation_step(self, batch, batch_idx: int) -> None:
         images, masks = batch

@@ -39,7 +39,7 @@ from csunet.train.history import EpochHistory
 from csunet.train.losses import ACTIVATIONS, class_frequencies, median_frequency_weights
 from csunet.train.module import SegmentationModule
 from csunet.train.schedule import TwoStageSchedule
-from csunet.utils import atomic_write_bytes, atomic_write_text
+from csunet.utils import atomic_write_bytes, atomic_write_text, keep_freed_memory
 
 BEST, LAST = "best.ckpt", "last.ckpt"
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
@@ -152,6 +152,7 @@ def train(
     interrupted run never finished an epoch).
     """
     started = time.monotonic()
+    keep_freed_memory()
     run_dir = _agreed_run_dir(config, run_dir)
     if rank_zero_only.rank == 0 and not resume and (run_dir / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; continue it with --resume or choose another --name")
