@@ -378,6 +378,9 @@ def train(
     num_nodes: Annotated[int, typer.Option(help="Machines taking part.")] = 1,
     strategy: StrategyOption = "auto",
     precision: PrecisionOption = "32-true",
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="torch.compile training steps (helps on GPUs, not on small CPUs).")
+    ] = False,
     out: RunsOption = Path("runs"),
     name: NameOption = None,
     resume: ResumeOption = None,
@@ -401,7 +404,7 @@ def train(
                 max_epochs=max_epochs, max_minutes=max_minutes, batch_size=batch_size, crops_per_epoch=crops_per_epoch,
                 val_overlap=val_overlap, workers=workers, seed=seed, deterministic=deterministic,
                 accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                precision=precision, out=str(out), name=name,
+                precision=precision, compile=compile_model, out=str(out), name=name,
             )  # fmt: skip
             summary = train_run(config)
     except (DataError, ValueError, KeyError, FileExistsError, FileNotFoundError, TrainingDiverged) as exc:

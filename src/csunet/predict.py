@@ -48,15 +48,19 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
 
 
 def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
-    """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training, over the whole image at once."""
+    """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training, over the whole image at once.
+
+    Filled one channel at a time, so a huge image needs no full-size temporaries beyond the result.
+    """
     channels = meta["channels"]
-    if image.shape[-1] == 1 and channels != 1:
-        image = np.repeat(image, channels, axis=-1)
-    if image.shape[-1] != channels:
+    if image.shape[-1] not in (1, channels):
         raise DataError(f"image has {image.shape[-1]} channels, the model takes {channels}")
-    mean = np.asarray(meta["normalisation"]["mean"], dtype=np.float32)
-    std = np.asarray(meta["normalisation"]["std"], dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray(((image - mean) / std).transpose(2, 0, 1), dtype=np.float32))
+    mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
+    tensor = torch.empty(channels, *image.shape[:2])
+    for channel in range(channels):
+        plane = image[..., channel if image.shape[-1] > 1 else 0]
+        tensor[channel] = torch.from_numpy(np.subtract(plane, mean[channel], dtype=np.float32)).div_(std[channel])
+    return tensor
 
 
 def class_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
@@ -133,6 +137,27 @@ def predict(
     return records
 
 
+STRIP_ROWS = 256
+"""Rows turned into mask and overlay at a time: full-size temporaries (int64 arg-max, float blends) never exist."""
+
+
+def class_mask(logits: torch.Tensor) -> np.ndarray:
+    """(H, W) uint8 class indices of (K, H, W) logits."""
+    mask = np.empty(logits.shape[1:], dtype=np.uint8)
+    for top in range(0, mask.shape[0], STRIP_ROWS):
+        mask[top : top + STRIP_ROWS] = predicted_classes(logits[None, :, top : top + STRIP_ROWS])[0].numpy()
+    return mask
+
+
+def overlay_in_strips(image: np.ndarray, mask: np.ndarray, colours) -> np.ndarray:
+    """:func:`csunet.render.overlay` of the float image, computed strip by strip."""
+    out = np.empty((*mask.shape, 3), dtype=np.uint8)
+    for top in range(0, mask.shape[0], STRIP_ROWS):
+        rows = slice(top, top + STRIP_ROWS)
+        out[rows] = overlay(to_rgb8(image[rows]), mask[rows], colours)
+    return out
+
+
 def write_outputs(
     loaded: LoadedCheckpoint,
     stem: str,
@@ -143,13 +168,13 @@ def write_outputs(
     probabilities: bool = False,
     uncertainty: bool = False,
 ) -> dict:
-    mask = predicted_classes(logits[None])[0].numpy().astype(np.uint8)
+    mask = class_mask(logits)
     written = {}
     mask_path = out / f"{stem}_mask.{mask_format}"
     atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else _tiff_bytes(mask, "YX"))
     written["mask"] = str(mask_path)
     overlay_path = out / f"{stem}_overlay.png"
-    atomic_write_bytes(overlay_path, png_bytes(overlay(to_rgb8(image), mask, loaded.colours)))
+    atomic_write_bytes(overlay_path, png_bytes(overlay_in_strips(image, mask, loaded.colours)))
     written["overlay"] = str(overlay_path)
     probs = class_probabilities(logits, loaded.meta["activation"]) if (probabilities or uncertainty) else None
     if probabilities:

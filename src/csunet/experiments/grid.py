@@ -56,9 +56,20 @@ class GridRun:
 
 def run_id(config: TrainConfig) -> str:
     """12 hex digits of the SHA-256 of the configuration, minus what does not change the result: where the data
-    lives and where results go (so machines with different paths agree on ids), and how many devices run it."""
+    lives and where results go (so machines with different paths agree on ids), how many devices run it, and
+    whether it is compiled."""
     data = config.to_dict()
-    for key in ("data_root", "out", "name", "devices", "num_nodes", "strategy", "accelerator", "workers"):
+    for key in (
+        "data_root",
+        "out",
+        "name",
+        "devices",
+        "num_nodes",
+        "strategy",
+        "accelerator",
+        "workers",
+        "compile",
+    ):
         data.pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -55,6 +55,9 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
+    compile: bool = False
+    """torch.compile the training forward pass: 1.5x the steps per second on an H200 with bf16 after about two
+    minutes of compiling; no gain on a small CPU (benchmarks/results)."""
     out: str = "runs"
     name: str | None = None
 

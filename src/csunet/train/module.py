@@ -92,6 +92,8 @@ class SegmentationModule(L.LightningModule):
         self.model = create_from_settings(
             meta["model"], num_classes=meta["out_channels"], **meta["model_settings"]
         ).to(memory_format=torch.channels_last)  # faster CNN convolutions; the Swin branch is unaffected
+        # a compiled bound method, not a module attribute: the state dict keeps its plain key names
+        self._compiled_forward = torch.compile(self.model.forward) if config.get("compile") else None
         self.loss = build_loss(config["loss"], class_weights)
         self.val_iou = NasaIoU()
         self.val_confusion = ConfusionMatrix(len(self.classes))
@@ -104,7 +106,8 @@ class SegmentationModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch
-        loss = self.loss(self(images.contiguous(memory_format=torch.channels_last)), masks)
+        forward = self._compiled_forward or self.model
+        loss = self.loss(forward(images.contiguous(memory_format=torch.channels_last)), masks)
         self._remember_nonfinite(loss.detach())
         self.log(
             "train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images), sync_dist=True
