@@ -1,12 +1,17 @@
-"""Run every benchmark module listed in BENCHMARKS (later issues add them)."""
+"""Run the benchmarks named on the command line, or all of them: `python -m benchmarks [speed] [train_cpu]`.
+
+Each writes its tables to benchmarks/results/. The GPU benchmark is separate: `bash benchmarks/gpu.sh`.
+"""
 
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["train_cpu"]
+BENCHMARKS: list[str] = ["speed", "train_cpu"]
 
 if __name__ == "__main__":
-    if not BENCHMARKS:
-        print("no benchmarks yet", file=sys.stderr)
-    for name in BENCHMARKS:
-        importlib.import_module(f"benchmarks.{name}").main()
+    names = sys.argv[1:] or BENCHMARKS
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        sys.exit(f"unknown benchmarks {unknown}; choose from {BENCHMARKS}")
+    for name in names:
+        importlib.import_module(f"benchmarks.{name}").main([])

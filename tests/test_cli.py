@@ -68,3 +68,8 @@ def test_demo_trains_tests_and_segments_on_the_bundled_sample(tmp_path):
     assert len(list((run / "figures").glob("*_panel.png"))) == 4
     assert "encoder: resnet18" in (run / "config.yaml").read_text()
     assert json.loads((run / "summary.json").read_text())["epochs"] >= 1
+    # the demo's predictions measured and reported
+    measured = json.loads((run / "measurements" / "summary.json").read_text())
+    assert measured["masks"] == 4 and set(measured["per_class"]) == {"matrix", "secondary", "tertiary"}
+    assert (run / "measurements" / "images.csv").is_file()
+    assert "report, open it in a browser" in text and (run / "report.html").stat().st_size > 100_000

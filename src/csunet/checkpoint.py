@@ -18,6 +18,8 @@ from torch import nn
 from csunet.models.summary import create_from_settings
 
 META_KEY = "csunet"
+REQUIRED_META = ("model", "model_settings", "classes", "out_channels", "colours", "channels", "normalisation",
+                 "tile_size", "activation")  # fmt: skip
 
 
 class CheckpointError(ValueError):
@@ -59,6 +61,12 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     """The trained model (in eval mode, on ``device``) and its metadata."""
     checkpoint = read_checkpoint(path)
     meta = checkpoint[META_KEY]
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise CheckpointError(
+            f"{path}: written by an older csunet, its '{META_KEY}' section lacks {', '.join(missing)}; "
+            "train it again with this version"
+        )
     model = create_from_settings(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"])
     prefix = "model."
     state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}

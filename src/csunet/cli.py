@@ -525,6 +525,101 @@ def export(
     )
 
 
+def _kinds(pairs: list[str]) -> dict[str, str]:
+    kinds = {}
+    for pair in pairs:
+        name, sep, kind = pair.partition("=")
+        if not sep:
+            _fail(ValueError(f"--kind takes CLASS=KIND (e.g. oxide=layer), not {pair!r}"))
+        kinds[name] = kind
+    return kinds
+
+
+@app.command()
+def measure(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Index masks, or folders of them (e.g. `csunet predict` output).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the CSV tables and summary.json.")] = Path("measurements"),
+    pixel_size: Annotated[
+        float | None, typer.Option("--pixel-size", help="Micrometres per pixel (default: from predictions.json).")
+    ] = None,
+    min_size: Annotated[int, typer.Option(help="Drop particles and grains of fewer pixels.")] = 5,
+    include_border: Annotated[
+        bool, typer.Option(help="Keep particles touching the border in size statistics.")
+    ] = False,
+    kind: Annotated[
+        list[str], typer.Option(help="CLASS=KIND (matrix, particle, layer, boundary); repeatable.")
+    ] = [],  # noqa: B006  (typer needs a literal default)
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated class names (default: from predictions.json).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Phase fractions, particle sizes, layer thickness and grain size from masks, as CSV tables and a summary."""
+    from csunet.measure import measure as measure_masks
+
+    try:
+        summary = measure_masks(
+            inputs,
+            out,
+            pixel_size,
+            min_size,
+            include_border,
+            _kinds(kind),
+            classes.split(",") if classes else None,
+        )
+    except (DataError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(summary)
+        return
+    show_measurements(summary)
+
+
+def show_measurements(summary: dict) -> None:
+    unit = summary["unit"]
+    table = Table(title=f"{summary['masks']} masks, lengths in {unit}" + (
+        f" ({summary['pixel_size_um']} um per pixel)" if summary["pixel_size_um"] else " (no pixel size given)"
+    ))  # fmt: skip
+    for column in ("class", "kind", "area fraction", "count", "size / thickness / G"):
+        table.add_column(column)
+    for name, entry in summary["per_class"].items():
+        detail = ""
+        if entry["kind"] == "particle":
+            detail = (
+                f"ECD mean {_number(entry[f'ecd_{unit}_mean'])}, d50 {_number(entry[f'ecd_{unit}_d50'])} {unit}"
+            )
+        elif entry["kind"] == "layer":
+            detail = f"thickness {_number(entry[f'thickness_{unit}_mean'])} {unit}"
+        elif entry["kind"] == "boundary":
+            detail = f"G {_number(entry.get('astm_grain_size_number_mean'))}"
+        fraction = f"{entry['area_fraction_mean']:.4f} +- {entry['area_fraction_std']:.4f}"
+        table.add_row(name, entry["kind"], fraction, str(entry.get("count", "")), detail)
+    console.print(table)
+    console.print("tables: " + ", ".join(summary["files"].values()), highlight=False)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+@app.command()
+def report(
+    source: Annotated[Path, typer.Argument(help="A run folder (from `csunet train`) or a folder of predictions.")],
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """One self-contained HTML page: metrics, curves, panels, measurements and histograms, configuration."""
+    from csunet.checkpoint import CheckpointError
+    from csunet.report import build_report
+
+    try:
+        path = build_report(source, out, say=lambda text: console.print(text, highlight=False))
+    except (CheckpointError, DataError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB); open it in any browser", highlight=False)
+
+
 SourceFolder = Annotated[Path, typer.Argument(help="Images, flat or in class subfolders.")]
 OutFolder = Annotated[Path, typer.Argument(help="Output folder (same class layout, PNG, manifest.csv).")]
 
@@ -771,12 +866,18 @@ def demo(
     out: RunsOption = Path("runs"),
     minutes: Annotated[float, typer.Option(help="Training time budget.")] = 8.0,
 ) -> None:
-    """The main job on the bundled sample (NASA Super-1): train CS-UNet, test it, segment the test images."""
+    """The main job on the bundled sample (NASA Super-1): train CS-UNet, test it, segment and measure the test
+    images, write an HTML report."""
     from csunet.demo import run_demo
 
     try:
         run_demo(
-            print_dataset_info, print_metrics, lambda text: console.print(text, highlight=False), out, minutes
+            print_dataset_info,
+            print_metrics,
+            show_measurements,
+            lambda text: console.print(text, highlight=False),
+            out,
+            minutes,
         )
     except RuntimeError as exc:
         _fail(exc)

@@ -4,12 +4,14 @@ everything is."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 from csunet.data import dataset_info, sample_description, sample_root
 from csunet.evaluate import evaluate
 from csunet.predict import predict
+from csunet.report import build_report
 from csunet.train import TrainConfig, train
 
 DEMO_MINUTES = 8.0
@@ -33,6 +35,7 @@ def demo_config(out: str | Path = "runs", minutes: float = DEMO_MINUTES) -> Trai
 def run_demo(
     show_data: Callable[[dict], None],
     show_metrics: Callable[[dict, str], None],
+    show_measurements: Callable[[dict], None],
     say: Callable[[str], None] = print,
     out: str | Path = "runs",
     minutes: float = DEMO_MINUTES,
@@ -51,7 +54,12 @@ def run_demo(
     test = evaluate(summary["best_checkpoint"], split="test", figures=run_dir / "figures")
     show_metrics(test, f"test split of the sample (NASA Super-1), best of {summary['epochs']} epochs")
     records = predict(summary["best_checkpoint"], [sample_root() / "test"], run_dir / "predictions")
+    report = build_report(run_dir, run_dir / "report.html", say)
+    measured = json.loads((run_dir / "measurements" / "summary.json").read_text())
+    show_measurements(measured)
     say(f"run folder: {run_dir} (config, metrics.csv, loss.png, iou.png, checkpoints)")
     say(f"error panels: {run_dir / 'figures'}")
     say(f"masks and overlays: {run_dir / 'predictions'} (e.g. {records[0]['overlay']})")
-    return {"summary": summary, "test": test, "predictions": records}
+    say(f"measurements (particles, area fractions): {run_dir / 'measurements'}")
+    say(f"report, open it in a browser: {report}")
+    return {"summary": summary, "test": test, "predictions": records, "measurements": measured, "report": report}

@@ -10,6 +10,7 @@ model hesitates, and where labelling more would help most). Every file is writte
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
 from csunet.evaluate import default_device
 from csunet.export import load_engine
 from csunet.inference import sliding_window_logits
+from csunet.measure import PREDICTIONS_MANIFEST
 from csunet.metrics import predicted_classes
 from csunet.render import overlay, png_bytes, to_rgb8
-from csunet.utils import atomic_write_bytes, keep_freed_memory
+from csunet.utils import atomic_write_bytes, atomic_write_text, keep_freed_memory
 
 MASK_FORMATS = ("png", "tif")
 
@@ -111,7 +113,8 @@ def predict(
 
     ``checkpoint`` is a training checkpoint or its ONNX export; ``engine='onnx'`` runs ONNX Runtime (see
     :func:`csunet.export.load_engine`). A file that cannot be read is reported and skipped; the others are still
-    segmented.
+    segmented. ``predictions.json`` beside the outputs lists them with the classes, colours and pixel size that
+    `csunet measure` and `csunet report` read.
     """
     if mask_format not in MASK_FORMATS:
         raise ValueError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
@@ -134,6 +137,14 @@ def predict(
                 **write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities, uncertainty),
             }
         )
+    manifest = {
+        "checkpoint": str(checkpoint),
+        "classes": loaded.classes,
+        "colours": loaded.meta["colours"],
+        "pixel_size_um": loaded.meta.get("pixel_size_um"),
+        "images": records,
+    }
+    atomic_write_text(out / PREDICTIONS_MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return records
 
 
