@@ -488,7 +488,7 @@ def predict(
             checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
             progress=not as_json, engine=engine,
         )  # fmt: skip
-    except (CheckpointError, DataError, ValueError) as exc:
+    except (CheckpointError, DataError, ValueError, OSError) as exc:
         _fail(exc)
     if as_json:
         _print_json(records)

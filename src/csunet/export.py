@@ -3,7 +3,7 @@
 The exported graph takes a batch of normalised tiles (any batch size, the training tile size) and returns logits,
 exactly as the PyTorch model does. The checkpoint's metadata (classes, colours, normalisation, tile size, activation)
 travels inside the ONNX file (``metadata_props['csunet']``), so an ``.onnx`` file alone is enough to predict.
-On CPU, ONNX Runtime runs CS-UNet about twice as fast as eager PyTorch (``benchmarks/speed.py``).
+On CPU, ONNX Runtime runs CS-UNet 1.8x as fast as plain eager PyTorch (``benchmarks/results/speed_cpu.md``).
 """
 
 from __future__ import annotations
@@ -97,9 +97,6 @@ class OnnxRuntimeModel:
     def __call__(self, tiles: torch.Tensor) -> torch.Tensor:
         array = tiles.detach().to("cpu", torch.float32).contiguous().numpy()
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
-
-    def eval(self) -> OnnxRuntimeModel:
-        return self
 
 
 def _providers(ort) -> list[str]:

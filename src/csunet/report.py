@@ -187,7 +187,7 @@ def build_report(source: str | os.PathLike, out: str | os.PathLike, say=print) -
         if summary:
             facts = [[key, summary[key]] for key in ("epochs", "steps", "best_val_iou", "stopped_by",
                                                       "wall_seconds_this_session") if key in summary]  # fmt: skip
-            sections.append(("Training", _table(["", ""], facts)))
+            sections.append(("Training", _table(["run", "value"], facts)))
         curves = [_figure((source / f).read_bytes(), caption, caption) for f, caption in
                   (("loss.png", "training and validation loss"), ("iou.png", "validation IoU"))
                   if (source / f).is_file()]  # fmt: skip

@@ -98,8 +98,8 @@ class SegmentationModule(L.LightningModule):
         self.val_iou = NasaIoU()
         self.val_confusion = ConfusionMatrix(len(self.classes))
         self.last_val_confusion: torch.Tensor | None = None
-        # (step, loss) of the first non-finite loss, kept on the device: looking every step would sync the host
-        self._first_nonfinite: torch.Tensor | None = None
+        # losses since the last look for NaN/inf, left on the device: looking every step would sync the host
+        self._unchecked_losses: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -108,29 +108,25 @@ class SegmentationModule(L.LightningModule):
         images, masks = batch
         forward = self._compiled_forward or self.model
         loss = self.loss(forward(images.contiguous(memory_format=torch.channels_last)), masks)
-        self._remember_nonfinite(loss.detach())
+        self._unchecked_losses.append(loss.detach())
         self.log(
             "train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images), sync_dist=True
         )
         return loss
 
-    def _remember_nonfinite(self, loss: torch.Tensor) -> None:
-        record = torch.stack([torch.tensor(float(self.global_step), device=loss.device), loss.float()])
-        if self._first_nonfinite is None:
-            self._first_nonfinite = torch.full_like(record, float("inf"))
-        first_bad = ~torch.isfinite(loss) & torch.isinf(self._first_nonfinite[0])
-        self._first_nonfinite = torch.where(first_bad, record, self._first_nonfinite)
-
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         """Look for a diverged loss every ``NONFINITE_CHECK_EVERY`` steps and whenever the loop is about to stop
         or validate, so no checkpoint is ever written from diverged weights."""
         last = batch_idx + 1 >= self.trainer.num_training_batches or self.trainer.should_stop
-        if (batch_idx + 1) % NONFINITE_CHECK_EVERY and not last:
+        if ((batch_idx + 1) % NONFINITE_CHECK_EVERY and not last) or not self._unchecked_losses:
             return
-        step, value = self._first_nonfinite.tolist()
-        if step != float("inf"):
+        losses = torch.stack(self._unchecked_losses).float().cpu()  # the one host sync
+        self._unchecked_losses.clear()
+        bad = (~torch.isfinite(losses)).nonzero().flatten().tolist()
+        if bad:
+            step = self.global_step - len(losses) + bad[0]  # global_step already counts this batch's step
             raise TrainingDiverged(
-                f"the training loss became {value} at epoch {self.current_epoch}, step {int(step)}; "
+                f"the training loss became {losses[bad[0]].item()} at epoch {self.current_epoch}, step {step}; "
                 "training stopped and the last good checkpoint is kept (try a lower --lr)"
             )
 
