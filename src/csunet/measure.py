@@ -28,15 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tifffile
-from PIL import Image
 from scipy.ndimage import binary_erosion
 from scipy.spatial import ConvexHull, cKDTree
 from scipy.spatial.distance import pdist
 from skimage.measure import label, regionprops
 
 from csunet.data.errors import DataError
-from csunet.data.io import is_image_file
+from csunet.data.io import is_image_file, read_array
 from csunet.data.masks import IGNORE_INDEX
 from csunet.utils import atomic_write_text
 
@@ -270,10 +268,7 @@ def measure_mask(mask: np.ndarray, settings: MeasureSettings, image: str = "") -
 
 def read_index_mask(path: Path) -> np.ndarray:
     """A class-index mask (as `csunet predict` writes): 2-D integers; colour masks are refused by name."""
-    try:
-        mask = tifffile.imread(path) if path.suffix.lower() in (".tif", ".tiff") else np.asarray(Image.open(path))
-    except (OSError, ValueError, tifffile.TiffFileError) as exc:
-        raise DataError(f"{path}: not a readable mask ({exc})") from None
+    mask = read_array(path)
     if mask.ndim != 2:
         raise DataError(
             f"{path}: a {mask.ndim}-D array of shape {mask.shape}; measure needs index masks (one class number per "

@@ -9,6 +9,7 @@ run are made first (into the run folder, as `make demo` would have).
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import io
 import json
@@ -73,8 +74,6 @@ def _histogram(values: list[float], title: str, xlabel: str) -> bytes:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    import csv
-
     if not path.is_file():
         return []
     with open(path, newline="") as handle:
