@@ -101,17 +101,28 @@ def test_a_band_gives_its_thickness(horizontal):
     assert len(result["profiles"][0]["thickness"]) == 500
 
 
-def test_a_wavy_band_has_the_right_mean_and_spread():
+def test_a_tilted_band_gives_its_thickness_across_the_layer():
+    # a straight band 25 pixels thick, tilted by 20 degrees: a column cuts 25 / cos(20) = 26.6 pixels of it
+    rows, columns = np.mgrid[:400, :600]
+    angle = math.radians(20)
+    distance = (rows - 80 - columns * math.tan(angle)) * math.cos(angle)  # signed distance from the centre line
+    mask = (np.abs(distance) < 12.5).astype(np.uint8)
+    row = measure_mask(mask, MeasureSettings(["background", "oxide"]))["images"][1]
+    assert abs(row["thickness_px_mean"] - 25) <= 1
+    assert row["thickness_px_std"] < 1
+
+
+def test_a_wavy_band_is_measured_across_the_layer_everywhere():
     mask = np.zeros((200, 400), dtype=np.uint8)
     columns = np.arange(400)
-    top = (80 + 10 * np.sin(columns / 30)).astype(int)
-    thickness = 20 + (columns % 2)  # 20 or 21 pixels
+    top = np.round(80 + 10 * np.sin(columns / 30)).astype(int)
     for column in columns:
-        mask[top[column] : top[column] + thickness[column], column] = 1
-    row = measure_mask(mask, MeasureSettings(["background", "oxide"]))["images"][1]
-    assert row["thickness_px_mean"] == pytest.approx(20.5)
-    assert (row["thickness_px_min"], row["thickness_px_max"]) == (20, 21)
-    assert row["thickness_px_std"] == pytest.approx(0.5)
+        mask[top[column] : top[column] + 24, column] = 1  # 24 pixels measured vertically
+    result = measure_mask(mask, MeasureSettings(["background", "oxide"]))
+    across = 24 / np.sqrt(1 + (np.cos(columns / 30) / 3) ** 2)  # the wave's slope is cos(x / 30) / 3
+    profile = np.asarray(result["profiles"][0]["thickness"])
+    assert np.abs(profile - across).max() <= 1
+    assert result["images"][1]["thickness_px_mean"] == pytest.approx(across.mean(), abs=0.3)
 
 
 def test_square_grains_give_the_astm_number_by_hand():

@@ -8,8 +8,9 @@ Each class is measured as one of four kinds:
   nearest-neighbour spacing. Particles touching the image border are flagged and left out of size statistics unless
   asked (they are cut, so their sizes are wrong); they still count as neighbours. Regions below a minimum size are
   dropped as noise.
-- ``layer``: a band across the image (e.g. EBC oxide): thickness in every column (or row, whichever way the layer
-  runs) and its mean, standard deviation, minimum and maximum.
+- ``layer``: a band across the image (e.g. EBC oxide): thickness across the layer at every column (or row,
+  whichever way the layer runs; corrected for the layer's local tilt) and its mean, standard deviation, minimum and
+  maximum.
 - ``boundary``: grain-boundary pixels; grains are the 4-connected regions between them. Grain areas and diameters,
   and the ASTM E112 grain size number by the planimetric (Jeffries) method when the pixel size is known:
   N_A = (grains inside + grains cut by the border / 2) / area in mm^2 at 1x, G = 3.321928 log10(N_A) - 2.954.
@@ -159,16 +160,30 @@ def layer_thickness(region_mask: np.ndarray) -> dict:
     """Thickness (pixels) of a layer at every position along it, and its statistics.
 
     The layer runs along the axis on which more lines cross it: columns for a horizontal layer, rows otherwise.
+    A line crossing a tilted layer cuts it obliquely, so each crossing's pixel count is multiplied by the cosine of
+    the layer's local tilt, taken from the slope of its centre line smoothed over about one thickness.
     """
     horizontal = region_mask.any(axis=0).mean() >= region_mask.any(axis=1).mean()
-    counts = region_mask.sum(axis=0 if horizontal else 1).astype(float)
-    covered = counts[counts > 0]
-    stats = {"orientation": "horizontal" if horizontal else "vertical", "coverage": float((counts > 0).mean())}
-    if covered.size == 0:
+    grid = region_mask if horizontal else region_mask.T  # the layer runs along grid's columns
+    counts = grid.sum(axis=0).astype(float)
+    positions = np.flatnonzero(counts)
+    stats = {
+        "orientation": "horizontal" if horizontal else "vertical",
+        "coverage": float(positions.size / counts.size),
+    }
+    if positions.size == 0:
         return {**stats, "mean": float("nan"), "std": float("nan"), "min": float("nan"), "max": float("nan"),
                 "profile": counts}  # fmt: skip
+    thickness = counts.copy()
+    if positions.size > 2:
+        centre = (grid[:, positions] * np.arange(grid.shape[0])[:, None]).sum(axis=0) / counts[positions]
+        width = int(np.median(counts[positions])) | 1  # odd, about one thickness
+        smooth = np.convolve(np.pad(centre, width // 2, mode="edge"), np.ones(width) / width, mode="valid")
+        slope = np.gradient(smooth, positions)
+        thickness[positions] = counts[positions] / np.sqrt(1 + slope**2)
+    covered = thickness[positions]
     return {**stats, "mean": float(covered.mean()), "std": float(covered.std()), "min": float(covered.min()),
-            "max": float(covered.max()), "profile": counts}  # fmt: skip
+            "max": float(covered.max()), "profile": thickness}  # fmt: skip
 
 
 def astm_grain_size_number(inside: int, cut: int, area_mm2: float) -> float:
