@@ -135,3 +135,15 @@ def test_an_existing_run_is_never_overwritten(tiny_run):
     run = Path(tiny_run["run_dir"])
     with pytest.raises(FileExistsError, match="--resume"):
         train(tiny_config(run.parent, run.name), progress=False)
+
+
+def test_compiled_training_keeps_plain_checkpoint_keys(tmp_path):
+    from csunet.data import sample_description
+    from csunet.train import SegmentationModule
+    from csunet.train.run import model_meta
+
+    config = tiny_config(tmp_path, "compiled", compile=True)
+    compiled = SegmentationModule(config.to_dict(), model_meta(config, sample_description()))
+    plain = SegmentationModule(tiny_config(tmp_path, "plain").to_dict(), model_meta(config, sample_description()))
+    assert compiled._compiled_forward is not None and plain._compiled_forward is None
+    assert list(compiled.state_dict()) == list(plain.state_dict())  # no _orig_mod. or duplicated keys
