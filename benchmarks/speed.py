@@ -182,15 +182,12 @@ def train_cpu(baseline: bool, steps: int = 5) -> dict:
 
 def large_image(size: int, onnx_path: str, out: str) -> dict:
     """Segment one size x size micrograph (the sample tiled) with the ONNX engine and write its mask and overlay."""
-    from csunet.checkpoint import LoadedCheckpoint
     from csunet.data import sample_root
     from csunet.data.io import read_image
-    from csunet.export import META_KEY, OnnxRuntimeModel, read_onnx_metadata
+    from csunet.export import load_engine
     from csunet.predict import predict_one, write_outputs
 
-    loaded = LoadedCheckpoint(
-        OnnxRuntimeModel(onnx_path), read_onnx_metadata(onnx_path)[META_KEY], Path(onnx_path)
-    )
+    loaded = load_engine(onnx_path, "onnx")
     tile = read_image(sorted((sample_root() / "test").iterdir())[0])
     reps = -(-size // tile.shape[0])
     image = np.ascontiguousarray(np.tile(tile, (reps, reps, 1))[:size, :size])

@@ -578,6 +578,8 @@ def measure(
 
 
 def show_measurements(summary: dict) -> None:
+    from csunet.measure import size_summary
+
     unit = summary["unit"]
     table = Table(title=f"{summary['masks']} masks, lengths in {unit}" + (
         f" ({summary['pixel_size_um']} um per pixel)" if summary["pixel_size_um"] else " (no pixel size given)"
@@ -585,23 +587,10 @@ def show_measurements(summary: dict) -> None:
     for column in ("class", "kind", "area fraction", "count", "size / thickness / G"):
         table.add_column(column)
     for name, entry in summary["per_class"].items():
-        detail = ""
-        if entry["kind"] == "particle":
-            detail = (
-                f"ECD mean {_number(entry[f'ecd_{unit}_mean'])}, d50 {_number(entry[f'ecd_{unit}_d50'])} {unit}"
-            )
-        elif entry["kind"] == "layer":
-            detail = f"thickness {_number(entry[f'thickness_{unit}_mean'])} {unit}"
-        elif entry["kind"] == "boundary":
-            detail = f"G {_number(entry.get('astm_grain_size_number_mean'))}"
         fraction = f"{entry['area_fraction_mean']:.4f} +- {entry['area_fraction_std']:.4f}"
-        table.add_row(name, entry["kind"], fraction, str(entry.get("count", "")), detail)
+        table.add_row(name, entry["kind"], fraction, str(entry.get("count", "")), size_summary(entry, unit))
     console.print(table)
     console.print("tables: " + ", ".join(summary["files"].values()), highlight=False)
-
-
-def _number(value) -> str:
-    return "-" if value is None else f"{value:.3g}"
 
 
 @app.command()

@@ -83,6 +83,8 @@ class OnnxRuntimeModel:
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        if not Path(path).is_file():
+            raise CheckpointError(f"{path}: no such ONNX file")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -106,7 +108,7 @@ def _providers(ort) -> list[str]:
 
 
 def read_onnx_metadata(path: str | os.PathLike) -> dict:
-    """The csunet metadata stored in an exported file (without reading its weights)."""
+    """The csunet metadata stored in an exported file (parsing the file, weights included)."""
     import onnx
 
     path = Path(path)
@@ -116,7 +118,10 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise CheckpointError(f"{path}: not an ONNX file ({exc})") from None
-    props = {entry.key: entry.value for entry in proto.metadata_props}
+    return _csunet_metadata({entry.key: entry.value for entry in proto.metadata_props}, path)
+
+
+def _csunet_metadata(props: dict[str, str], path: Path) -> dict:
     if META_KEY not in props:
         raise CheckpointError(f"{path}: no csunet metadata; export it with `csunet export CHECKPOINT`")
     return {key: json.loads(value) for key, value in props.items() if key in (META_KEY, SOURCE_KEY)}
@@ -139,7 +144,10 @@ def load_engine(
         loaded.model.to(memory_format=torch.channels_last)
         return loaded
     onnx_path = ensure_onnx(path)[0]
-    return LoadedCheckpoint(OnnxRuntimeModel(onnx_path), read_onnx_metadata(onnx_path)[META_KEY], onnx_path)
+    model = OnnxRuntimeModel(onnx_path)
+    # the session already holds the metadata: no second parse of the file
+    metadata = _csunet_metadata(model.session.get_modelmeta().custom_metadata_map, onnx_path)
+    return LoadedCheckpoint(model, metadata[META_KEY], onnx_path)
 
 
 def ensure_onnx(path: str | os.PathLike) -> tuple[Path, float | None]:

@@ -358,6 +358,22 @@ def summarise(image_rows: list[dict], particles: list[dict], settings: MeasureSe
     return summary
 
 
+def size_summary(entry: dict, unit: str) -> str:
+    """One line on a class's sizes from its :func:`summarise` entry, for tables on screen and in reports."""
+
+    def number(value) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+    if entry["kind"] == "particle":
+        return f"ECD mean {number(entry[f'ecd_{unit}_mean'])}, d50 {number(entry[f'ecd_{unit}_d50'])} {unit}"
+    if entry["kind"] == "layer":
+        return f"thickness {number(entry[f'thickness_{unit}_mean'])} {unit}"
+    if entry["kind"] == "boundary":
+        grain_size = entry.get("astm_grain_size_number_mean")
+        return "ASTM G needs a pixel size" if grain_size is None else f"ASTM G {number(grain_size)}"
+    return ""
+
+
 def measure(
     inputs: list[str | os.PathLike],
     out: str | os.PathLike = "measurements",

@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from csunet.measure import MASK_SUFFIX, PREDICTIONS_MANIFEST, measure
+from csunet.measure import MASK_SUFFIX, PREDICTIONS_MANIFEST, measure, size_summary
 from csunet.utils import atomic_write_text
 
 STYLE = """
@@ -85,13 +85,8 @@ def measurement_section(summary: dict, folder: Path) -> str:
     unit = summary["unit"]
     rows = []
     for name, entry in summary["per_class"].items():
-        detail = {
-            "particle": f"ECD mean {entry.get(f'ecd_{unit}_mean')}, d50 {entry.get(f'ecd_{unit}_d50')}",
-            "layer": f"thickness mean {entry.get(f'thickness_{unit}_mean')}",
-            "boundary": f"ASTM G {entry.get('astm_grain_size_number_mean', 'needs a pixel size')}",
-        }.get(entry["kind"], "")
         rows.append([name, entry["kind"], entry["area_fraction_mean"], entry["area_fraction_std"],
-                     entry.get("count", ""), detail])  # fmt: skip
+                     entry.get("count", ""), size_summary(entry, unit)])  # fmt: skip
     parts = [
         f"<p>{summary['masks']} masks; lengths in {unit}"
         + (f" ({summary['pixel_size_um']} µm per pixel)" if summary["pixel_size_um"] else " (no pixel size known)")
@@ -104,9 +99,9 @@ def measurement_section(summary: dict, folder: Path) -> str:
     particles = _read_csv(folder / "particles.csv")
     for name, entry in summary["per_class"].items():
         if entry["kind"] == "particle":
-            sized = [float(p[f"ecd_{unit}"]) for p in particles if p["class"] == name]
-            sized = [v for p, v in zip([p for p in particles if p["class"] == name], sized)
-                     if summary["border_particles_in_sizes"] or p["touches_border"] == "False"]  # fmt: skip
+            with_border = summary["border_particles_in_sizes"]
+            sized = [float(p[f"ecd_{unit}"]) for p in particles
+                     if p["class"] == name and (with_border or p["touches_border"] == "False")]  # fmt: skip
             if sized:
                 figures.append(_figure(_histogram(sized, f"{name}: equivalent circle diameter", unit),
                                        f"{name}: {len(sized)} particles", f"{name} size histogram"))  # fmt: skip
@@ -147,6 +142,7 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
     from csunet.data import load_description
     from csunet.evaluate import evaluate
     from csunet.predict import predict
+    from csunet.train import TrainConfig
 
     checkpoint = run / "checkpoints" / "best.ckpt"
     figures, predictions = run / "figures", run / "predictions"
@@ -160,10 +156,8 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
         say(f"making error panels in {figures}")
         evaluate(checkpoint, split="test", figures=figures, progress=False)
     if missing_predictions:
-        from csunet.checkpoint import read_checkpoint
-
-        recipe = read_checkpoint(checkpoint)["csunet"]["recipe"]
-        description = load_description(recipe["data"], recipe.get("data_root"))
+        config = TrainConfig.load(run / "config.yaml")  # the run's data, without loading the checkpoint twice
+        description = load_description(config.data, config.data_root)
         say(f"segmenting the test images into {predictions}")
         predict(checkpoint, [description.split("test").images], predictions, progress=False)
     return figures, predictions
