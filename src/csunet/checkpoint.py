@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from csunet.models.summary import create_from_settings
+from csunet.errors import CsunetError
+from csunet.models.registry import create_model
 
 META_KEY = "csunet"
 REQUIRED_META = ("model", "model_settings", "classes", "out_channels", "colours", "channels", "normalisation",
                  "tile_size", "activation")  # fmt: skip
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CsunetError, ValueError):
     """A file that is not a usable csunet checkpoint; the message names the file."""
 
 
@@ -45,10 +47,24 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"{path}: an empty file (0 bytes), not a checkpoint; was its copy or download cut short?"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        if found is None:
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated)") from None
+        raise CheckpointError(
+            f"{path}: refused: it holds pickled Python objects ({found.group(1)}) that would run code when loaded, "
+            "and csunet never runs code from a checkpoint. Use a checkpoint written by `csunet train`"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}; corrupt or truncated)"
+        ) from None
     if not isinstance(checkpoint, dict) or META_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"{path}: not a csunet training checkpoint (no '{META_KEY}' section); "
@@ -67,7 +83,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
             f"{path}: written by an older csunet, its '{META_KEY}' section lacks {', '.join(missing)}; "
             "train it again with this version"
         )
-    model = create_from_settings(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"])
+    try:
+        model = create_model(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"])
+    except (CsunetError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild its model {meta['model']!r}: {exc}") from None
     prefix = "model."
     state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:

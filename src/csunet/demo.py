@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from csunet.data import dataset_info, sample_description, sample_root
+from csunet.errors import CsunetError
 from csunet.evaluate import evaluate
 from csunet.predict import predict
 from csunet.report import build_report
@@ -50,7 +51,7 @@ def run_demo(
     summary = train(config)
     run_dir = Path(summary["run_dir"])
     if summary["best_checkpoint"] is None:
-        raise RuntimeError(f"{run_dir}: training stopped before its first validation; give it more --minutes")
+        raise CsunetError(f"{run_dir}: training stopped before its first validation; give it more --minutes")
     test = evaluate(summary["best_checkpoint"], split="test", figures=run_dir / "figures")
     show_metrics(test, f"test split of the sample (NASA Super-1), best of {summary['epochs']} epochs")
     records = predict(summary["best_checkpoint"], [sample_root() / "test"], run_dir / "predictions")

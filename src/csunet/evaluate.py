@@ -12,16 +12,13 @@ from rich.progress import track
 
 from csunet.checkpoint import LoadedCheckpoint, load_checkpoint
 from csunet.data import SegmentationDataset, load_description
-from csunet.inference import sliding_window_logits
-from csunet.metrics import nasa_iou, predicted_classes
+from csunet.data.holdout import hold_out
+from csunet.data.transforms import eval_transform
+from csunet.errors import SettingsError
+from csunet.inference import default_device, sliding_window_logits
+from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, nasa_iou, predicted_classes
 from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to_rgb8
-from csunet.train.augment import eval_transform
-from csunet.train.module import ConfusionMatrix, NasaIoU, iou_summary
-from csunet.utils import atomic_write_bytes, keep_freed_memory
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
 
 def denormalise(image: torch.Tensor, meta: dict) -> np.ndarray:
@@ -31,14 +28,17 @@ def denormalise(image: torch.Tensor, meta: dict) -> np.ndarray:
     return (image.cpu() * std + mean).permute(1, 2, 0).numpy()
 
 
-def error_figure(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, classes, colours) -> np.ndarray:
-    """Image, truth, prediction, then one error panel per class (all classes but the first for 3+ classes)."""
+def error_figure(
+    image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, classes, colours, background: int | None = 0
+) -> np.ndarray:
+    """Image, truth, prediction, then one error panel per class but the background (every class when there is
+    no other)."""
     panels = [
         ("image", to_rgb8(image)),
         ("truth", colour_mask(truth, colours)),
         ("prediction", colour_mask(predicted, colours)),
     ]
-    shown = range(1, len(classes)) if len(classes) > 1 else range(len(classes))
+    shown = [c for c in range(len(classes)) if c != background] or list(range(len(classes)))
     panels += [(f"{classes[c]}: TP white, FP red, FN cyan", error_panel(predicted, truth, c)) for c in shown]
     return captioned_row(panels)
 
@@ -56,7 +56,10 @@ def evaluate_model(
     """Metrics of ``loaded`` on every image of ``dataset`` (an eval-transformed SegmentationDataset)."""
     meta, classes = loaded.meta, loaded.classes
     # one process evaluates everything, even right after a multi-process training run: no syncing
-    nasa, confusion = NasaIoU(sync_on_compute=False), ConfusionMatrix(len(classes), sync_on_compute=False)
+    nasa, confusion = (
+        NasaIoU(meta["activation"], sync_on_compute=False),
+        ConfusionMatrix(len(classes), sync_on_compute=False),
+    )
     per_image = []
     names = dataset.names()
     steps = track(range(len(dataset)), description="evaluating") if progress else range(len(dataset))
@@ -67,14 +70,24 @@ def evaluate_model(
         ]
         nasa.update(logits, mask[None])
         confusion.update(logits, mask[None])
-        per_image.append({"image": names[index], "nasa_iou": float(nasa_iou(logits, mask[None])[0])})
+        per_image.append(
+            {
+                "image": names[index],
+                "nasa_iou": float(nasa_iou(logits, mask[None], activation=meta["activation"])[0]),
+            }
+        )
         if figures is not None:
             predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
             figure = error_figure(
-                denormalise(image, meta), mask.numpy().astype(np.uint8), predicted, classes, loaded.colours
+                denormalise(image, meta),
+                mask.numpy().astype(np.uint8),
+                predicted,
+                classes,
+                loaded.colours,
+                meta.get("background", 0),
             )
             atomic_write_bytes(Path(figures) / f"{Path(names[index]).stem}_panel.png", png_bytes(figure))
-    summary = iou_summary(nasa.compute(), confusion.compute(), classes)
+    summary = iou_summary(nasa.compute(), confusion.compute(), classes, meta.get("background", 0))
     summary["per_image"] = per_image
     summary["images"] = len(per_image)
     return summary
@@ -93,14 +106,21 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on)."""
+    if figures is not None:
+        writable_folder(figures, "error panels")
     keep_freed_memory()
     loaded = load_checkpoint(checkpoint, device or default_device())
     meta = loaded.meta
-    data = data or meta["recipe"]["data"]
-    data_root = data_root or meta["recipe"].get("data_root")
-    description = load_description(data, data_root)
+    recipe = meta.get("recipe") or {}
+    if data is None and "data" not in recipe:
+        raise SettingsError(f"{checkpoint}: it does not record its training data; say which with --task or --data")
+    data = data or recipe["data"]
+    data_root = data_root or recipe.get("data_root")
+    # data given as one folder pair: the same held-out images as in training (older checkpoints held out no test)
+    description = hold_out(load_description(data, data_root), recipe.get("val_fraction", 0.2),
+                           recipe.get("test_fraction", 0.0), recipe.get("seed", 0))  # fmt: skip
     if description.classes != loaded.classes:
-        raise ValueError(
+        raise SettingsError(
             f"{checkpoint}: trained for classes {loaded.classes}, but {description.name} has {description.classes}"
         )
     dataset = SegmentationDataset(description, split, eval_transform(meta["augment"]), channels=meta["channels"])

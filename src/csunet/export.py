@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from csunet.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
+from csunet.errors import SettingsError
 from csunet.utils import atomic_write_bytes
 
 ENGINES = ("torch", "onnx")
@@ -136,7 +137,7 @@ def load_engine(
     checkpoint changed since); an ``.onnx`` file always runs in ONNX Runtime.
     """
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     path = Path(path)
     if engine == "torch" and path.suffix != ".onnx":
         loaded = load_checkpoint(path, device)

@@ -15,13 +15,31 @@ from collections.abc import Iterator
 import torch
 from torch.nn import functional as F
 
+from csunet.errors import SettingsError, check_range
+
 TTA_MODES = ("none", "hflip", "flips", "d4")
 """``hflip``: identity + horizontal flip (EBC: layers have an up and a down); ``flips``: + vertical and both;
 ``d4``: all eight flips and 90-degree rotations."""
 
 
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+MAX_OVERLAP = 0.9
+"""Beyond this, tiles overlap so much that their number explodes (0.99 on 512 tiles: a stride of 5 pixels)."""
+
+
+def check_overlap(overlap: float) -> float:
+    """Overlap is a share of the tile: in [0, MAX_OVERLAP]. Below 0 tiles leave gaps (pixels with no prediction)."""
+    check_range("tile overlap", "overlap", overlap, 0, MAX_OVERLAP)
+    return float(overlap)
+
+
 def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
-    """Start offsets of tiles along one axis: first at 0, last ending at ``length``, evenly spaced between."""
+    """Start offsets of tiles along one axis: first at 0, last ending at ``length``, evenly spaced between, so that
+    neighbours overlap by at least ``overlap`` of a tile and every position is covered."""
+    check_overlap(overlap)
     if length <= tile:
         return [0]
     stride = max(1, int(tile * (1 - overlap)))
@@ -53,7 +71,7 @@ _TTA_INDICES = {"none": [0], "hflip": [0, 4], "flips": [0, 4, 6, 2], "d4": list(
 def predict_tiles(model: torch.nn.Module, tiles: torch.Tensor, tta: str = "none") -> torch.Tensor:
     """Logits of a batch of tiles, averaged over the test-time augmentations of ``tta``."""
     if tta not in _TTA_INDICES:
-        raise ValueError(f"unknown test-time augmentation {tta!r}; choose from {', '.join(TTA_MODES)}")
+        raise SettingsError(f"unknown test-time augmentation {tta!r}; choose from {', '.join(TTA_MODES)}")
     indices = _TTA_INDICES[tta]
     total = None
     for index in indices:
@@ -85,7 +103,7 @@ def sliding_window_logits(
     zero-padded (zero = the dataset mean after normalisation) and the padding is cut off again.
     """
     if image.ndim != 3:
-        raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}")
+        raise SettingsError(f"expected one image (C, H, W), got shape {tuple(image.shape)}")
     model_device = model.device if hasattr(model, "device") else next(model.parameters()).device
     output_device = image.device if output_device is None else torch.device(output_device)
     height, width = image.shape[-2:]

@@ -37,24 +37,25 @@ from skimage.measure import label, regionprops
 from csunet.data.errors import DataError
 from csunet.data.io import is_image_file, read_array
 from csunet.data.masks import IGNORE_INDEX
+from csunet.errors import SettingsError
+from csunet.prediction_folder import MASK_SUFFIX, manifest_path, read_manifest
 from csunet.utils import atomic_write_text
 
 KINDS = ("matrix", "particle", "layer", "boundary")
 LAYER_NAMES = {"oxide", "layer", "coating", "scale", "tgo", "film"}
 BOUNDARY_NAMES = {"boundary", "boundaries", "grain_boundary", "grain boundary", "grain-boundary", "gb"}
-PREDICTIONS_MANIFEST = "predictions.json"
 """Written by `csunet predict` beside the masks: classes, colours and pixel size for measuring them."""
-MASK_SUFFIX = "_mask"
 
 
-def default_kind(index: int, name: str) -> str:
-    """Class 0 is the matrix/background; layer and boundary classes are recognised by name; the rest are particles."""
+def default_kind(index: int, name: str, background: int | None = 0) -> str:
+    """The background class is the matrix; layer and boundary classes are recognised by name; the rest are
+    particles."""
     lowered = name.lower()
     if lowered in BOUNDARY_NAMES:
         return "boundary"
     if lowered in LAYER_NAMES:
         return "layer"
-    return "matrix" if index == 0 else "particle"
+    return "matrix" if index == background else "particle"
 
 
 @dataclass
@@ -67,20 +68,22 @@ class MeasureSettings:
     """Count particles touching the border in size statistics too."""
     kinds: dict[str, str] = field(default_factory=dict)
     """Class name -> kind, overriding :func:`default_kind`."""
+    background: int | None = 0
+    """Index of the background (matrix) class, as the dataset description says; None: no matrix."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.kinds) - set(self.classes))
         if unknown:
-            raise ValueError(f"--kind names unknown classes {unknown}; the classes are {self.classes}")
+            raise SettingsError(f"--kind names unknown classes {unknown}; the classes are {self.classes}")
         bad = sorted(kind for kind in self.kinds.values() if kind not in KINDS)
         if bad:
-            raise ValueError(f"unknown measurement kinds {bad}; choose from {', '.join(KINDS)}")
+            raise SettingsError(f"unknown measurement kinds {bad}; choose from {', '.join(KINDS)}")
         if self.pixel_size_um is not None and not self.pixel_size_um > 0:
-            raise ValueError(f"pixel size must be positive, got {self.pixel_size_um}")
+            raise SettingsError(f"pixel size must be positive, got {self.pixel_size_um}")
 
     def kind(self, index: int) -> str:
         name = self.classes[index]
-        return self.kinds.get(name, default_kind(index, name))
+        return self.kinds.get(name, default_kind(index, name, self.background))
 
     @property
     def unit(self) -> str:
@@ -295,15 +298,12 @@ def read_index_mask(path: Path) -> np.ndarray:
 
 
 def collect_masks(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Mask files named directly, or in folders: their ``*_mask`` files when there are any, else every image."""
+    """Mask files named directly, or in folders: a prediction folder's masks as its ``predictions.json`` lists them
+    (never other files lying there), else the folder's ``*_mask`` files when there are any, else every image."""
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            images = sorted(p for p in item.iterdir() if is_image_file(p))
-            masks = [p for p in images if p.stem.endswith(MASK_SUFFIX)]
-            if not (masks or images):
-                raise DataError(f"{item}: folder holds no masks")
-            found += masks or images
+            found += _folder_masks(item)
         elif item.is_file():
             found.append(item)
         else:
@@ -311,11 +311,25 @@ def collect_masks(inputs: list[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def read_manifest(inputs: list[str | os.PathLike]) -> dict:
-    """The predictions manifest beside the first named folder or file, if there is one."""
-    first = Path(inputs[0])
-    manifest = (first if first.is_dir() else first.parent) / PREDICTIONS_MANIFEST
-    return json.loads(manifest.read_text()) if manifest.is_file() else {}
+def _folder_masks(folder: Path) -> list[Path]:
+    manifest = read_manifest(folder)
+    if manifest:
+        if not manifest.get("complete", True):
+            done = sum(1 for record in manifest.get("images", []) if "mask" in record)
+            raise DataError(
+                f"{manifest_path(folder)}: the prediction run stopped after {done} of {manifest.get('inputs', '?')} "
+                "images; run `csunet predict` again with --overwrite, or name the mask files to measure"
+            )
+        listed = [folder / Path(record["mask"]).name for record in manifest.get("images", []) if "mask" in record]
+        missing = [str(path) for path in listed if not path.is_file()]
+        if missing:
+            raise DataError(f"{manifest_path(folder)} lists masks that are gone: {', '.join(missing[:3])}")
+        return listed
+    images = sorted(p for p in folder.iterdir() if is_image_file(p))
+    masks = [p for p in images if p.stem.endswith(MASK_SUFFIX)]
+    if not (masks or images):
+        raise DataError(f"{folder}: folder holds no masks")
+    return masks or images
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -389,14 +403,17 @@ def measure(
     Class names and pixel size come from the predictions manifest when there is one; arguments override it.
     """
     paths = collect_masks(inputs)
-    manifest = read_manifest(inputs)
+    first = Path(inputs[0])
+    manifest = read_manifest(first if first.is_dir() else first.parent)
     masks = {path: read_index_mask(path) for path in paths}
     largest = max(int(m[m != IGNORE_INDEX].max(initial=0)) for m in masks.values())
     classes = classes or manifest.get("classes") or [f"class_{i}" for i in range(largest + 1)]
     if largest >= len(classes):
         raise DataError(f"masks hold class {largest}, but only {len(classes)} classes are named: {classes}")
     pixel = pixel_size_um if pixel_size_um is not None else manifest.get("pixel_size_um")
-    settings = MeasureSettings(classes, pixel, min_size_px, include_border, dict(kinds or {}))
+    settings = MeasureSettings(
+        classes, pixel, min_size_px, include_border, dict(kinds or {}), manifest.get("background", 0)
+    )
     collected: dict[str, list] = {"images": [], "particles": [], "grains": [], "profiles": []}
     for path, mask in masks.items():
         name = path.name.removesuffix(path.suffix).removesuffix(MASK_SUFFIX)

@@ -10,7 +10,6 @@ model hesitates, and where labelling more would help most). Every file is writte
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 
@@ -22,13 +21,13 @@ from rich.progress import track
 from csunet.checkpoint import LoadedCheckpoint
 from csunet.data.errors import DataError
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
-from csunet.evaluate import default_device
+from csunet.errors import SettingsError, check_range
 from csunet.export import load_engine
-from csunet.inference import sliding_window_logits
-from csunet.measure import PREDICTIONS_MANIFEST
+from csunet.inference import check_overlap, default_device, sliding_window_logits
 from csunet.metrics import predicted_classes
+from csunet.prediction_folder import MASK_SUFFIX, manifest_path, write_manifest
 from csunet.render import overlay, png_bytes, to_rgb8
-from csunet.utils import atomic_write_bytes, atomic_write_text, keep_freed_memory
+from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
 MASK_FORMATS = ("png", "tif")
 
@@ -108,21 +107,39 @@ def predict(
     device: str | None = None,
     progress: bool = True,
     engine: str = "torch",
+    overwrite: bool = False,
 ) -> list[dict]:
     """Segment every image in ``inputs``; one record per image with the files written or the error met.
 
     ``checkpoint`` is a training checkpoint or its ONNX export; ``engine='onnx'`` runs ONNX Runtime (see
     :func:`csunet.export.load_engine`). A file that cannot be read is reported and skipped; the others are still
     segmented. ``predictions.json`` beside the outputs lists them with the classes, colours and pixel size that
-    `csunet measure` and `csunet report` read.
+    `csunet measure` and `csunet report` read; it is rewritten after every image, and says ``complete`` only at
+    the end. A folder holding another run's outputs is refused unless ``overwrite``.
     """
     if mask_format not in MASK_FORMATS:
-        raise ValueError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
+        raise SettingsError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
+    check_overlap(overlap)
+    check_range("predict", "batch_size", batch_size, 1)
+    images = collect_images(inputs)
+    refuse_same_names(images)
+    out = writable_folder(out, "predictions")
+    if not overwrite:
+        refuse_earlier_outputs(out)
     keep_freed_memory()
     loaded = load_engine(checkpoint, engine, device or default_device())
-    images = collect_images(inputs)
-    out = Path(out)
-    records = []
+    manifest = {
+        "checkpoint": str(checkpoint),
+        "classes": loaded.classes,
+        "colours": loaded.meta["colours"],
+        "pixel_size_um": loaded.meta.get("pixel_size_um"),
+        "background": loaded.meta.get("background", 0),
+        "inputs": len(images),
+        "complete": False,
+        "images": [],
+    }
+    write_manifest(out, manifest)  # before any work: an unwritable --out fails now, not after the first image
+    records = manifest["images"]
     for path in track(images, description="segmenting") if progress else images:
         try:
             image = read_image(path)
@@ -137,15 +154,36 @@ def predict(
                 **write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities, uncertainty),
             }
         )
-    manifest = {
-        "checkpoint": str(checkpoint),
-        "classes": loaded.classes,
-        "colours": loaded.meta["colours"],
-        "pixel_size_um": loaded.meta.get("pixel_size_um"),
-        "images": records,
-    }
-    atomic_write_text(out / PREDICTIONS_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        write_manifest(out, manifest)
+    manifest["complete"] = True
+    write_manifest(out, manifest)
     return records
+
+
+def refuse_same_names(images: list[Path]) -> None:
+    """Outputs are named by the image's name: two images of one name (``A/a.tif``, ``B/a.tif``) would write the
+    same files, the second replacing the first."""
+    seen: dict[str, Path] = {}
+    for path in images:
+        if path.stem in seen:
+            raise DataError(
+                f"{seen[path.stem]} and {path} would both be written as {path.stem}{MASK_SUFFIX}.*; segment them "
+                "into different --out folders, or rename one"
+            )
+        seen[path.stem] = path
+
+
+def refuse_earlier_outputs(out: Path) -> None:
+    """A folder holding an earlier run's masks would mix two runs (`csunet measure` takes the folder whole)."""
+    if not out.is_dir():
+        return
+    earlier = sorted(p.name for p in out.iterdir() if p.stem.endswith(MASK_SUFFIX))
+    if earlier or manifest_path(out).exists():
+        found = f"{len(earlier)} masks ({', '.join(earlier[:3])}{', ...' if len(earlier) > 3 else ''})"
+        raise DataError(
+            f"{out} already holds the outputs of an earlier prediction run ({found if earlier else 'its predictions.json'}); "
+            "choose another --out, or --overwrite to replace them"
+        )
 
 
 STRIP_ROWS = 256
@@ -160,12 +198,12 @@ def class_mask(logits: torch.Tensor) -> np.ndarray:
     return mask
 
 
-def overlay_in_strips(image: np.ndarray, mask: np.ndarray, colours) -> np.ndarray:
+def overlay_in_strips(image: np.ndarray, mask: np.ndarray, colours, background: int | None = 0) -> np.ndarray:
     """:func:`csunet.render.overlay` of the float image, computed strip by strip."""
     out = np.empty((*mask.shape, 3), dtype=np.uint8)
     for top in range(0, mask.shape[0], STRIP_ROWS):
         rows = slice(top, top + STRIP_ROWS)
-        out[rows] = overlay(to_rgb8(image[rows]), mask[rows], colours)
+        out[rows] = overlay(to_rgb8(image[rows]), mask[rows], colours, background=background)
     return out
 
 
@@ -181,11 +219,13 @@ def write_outputs(
 ) -> dict:
     mask = class_mask(logits)
     written = {}
-    mask_path = out / f"{stem}_mask.{mask_format}"
+    mask_path = out / f"{stem}{MASK_SUFFIX}.{mask_format}"
     atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else _tiff_bytes(mask, "YX"))
     written["mask"] = str(mask_path)
     overlay_path = out / f"{stem}_overlay.png"
-    atomic_write_bytes(overlay_path, png_bytes(overlay_in_strips(image, mask, loaded.colours)))
+    atomic_write_bytes(
+        overlay_path, png_bytes(overlay_in_strips(image, mask, loaded.colours, loaded.meta.get("background", 0)))
+    )
     written["overlay"] = str(overlay_path)
     probs = class_probabilities(logits, loaded.meta["activation"]) if (probabilities or uncertainty) else None
     if probabilities:

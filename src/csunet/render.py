@@ -37,12 +37,17 @@ def colour_mask(mask: np.ndarray, colours: Sequence[Sequence[int]]) -> np.ndarra
 
 
 def overlay(
-    image_rgb: np.ndarray, mask: np.ndarray, colours: Sequence[Sequence[int]], alpha: float = 0.45
+    image_rgb: np.ndarray,
+    mask: np.ndarray,
+    colours: Sequence[Sequence[int]],
+    alpha: float = 0.45,
+    background: int | None = 0,
 ) -> np.ndarray:
-    """The image with classes 1.. painted over it; class 0 (matrix/background) leaves the image visible."""
+    """The image with every class but ``background`` painted over it; the background (matrix) class leaves the
+    image visible (None: every class is painted)."""
     painted = colour_mask(mask, colours).astype(np.float32)
     blend = image_rgb.astype(np.float32)
-    where = (mask > 0) & (mask != IGNORE_INDEX)
+    where = (mask != IGNORE_INDEX) if background is None else (mask != background) & (mask != IGNORE_INDEX)
     blend[where] = (1 - alpha) * blend[where] + alpha * painted[where]
     return (blend + 0.5).astype(np.uint8)
 

@@ -17,7 +17,9 @@ import os
 import time
 from pathlib import Path
 
-from csunet.measure import MASK_SUFFIX, PREDICTIONS_MANIFEST, measure, size_summary
+from csunet.errors import MissingInputError
+from csunet.measure import measure, size_summary
+from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST
 from csunet.utils import atomic_write_text
 
 STYLE = """
@@ -149,7 +151,7 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
     missing_figures = not any(figures.glob("*_panel.png"))
     missing_predictions = not (predictions / PREDICTIONS_MANIFEST).is_file()
     if (missing_figures or missing_predictions) and not checkpoint.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{run}: no checkpoints/best.ckpt to make the report's panels and predictions from"
         )
     if missing_figures:
@@ -159,7 +161,7 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
         config = TrainConfig.load(run / "config.yaml")  # the run's data, without loading the checkpoint twice
         description = load_description(config.data, config.data_root)
         say(f"segmenting the test images into {predictions}")
-        predict(checkpoint, [description.split("test").images], predictions, progress=False)
+        predict(checkpoint, [description.split("test").images], predictions, progress=False, overwrite=True)
     return figures, predictions
 
 
@@ -168,7 +170,7 @@ def build_report(source: str | os.PathLike, out: str | os.PathLike, say=print) -
     source, out = Path(source), Path(out)
     is_run = (source / "config.yaml").is_file()
     if not is_run and not (source.is_dir() and any(source.glob(f"*{MASK_SUFFIX}.*"))):
-        raise FileNotFoundError(f"{source}: neither a run folder (config.yaml) nor a folder of predicted masks")
+        raise MissingInputError(f"{source}: neither a run folder (config.yaml) nor a folder of predicted masks")
     sections = []
     title = f"csunet report: {source.name}"
     if is_run:

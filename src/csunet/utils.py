@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from csunet.errors import OutputError
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it into place, so a crash never leaves half a file."""
@@ -28,6 +30,20 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """``path`` as a folder that exists and takes files (made if missing); a clear error naming it otherwise, before
+    any work is done that would be lost."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".csunet-write-test-"):
+            pass
+    except OSError as exc:
+        problem = "it is a file" if path.is_file() else (exc.strerror or type(exc).__name__).lower()
+        raise OutputError(f"{path}: cannot write the {what} there ({problem}); choose another") from None
+    return path
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -81,9 +81,9 @@ def test_init_on_nasa_style_colour_overlays(tmp_path):
     shutil.copytree(sample_root(), root)
     data = init_description(root)
     assert data["splits"]["train"] == {"images": "train", "masks": "train_annot"}
-    assert data["mask"]["encoding"] == "colour" and data["mask"]["suffix"] == "_mask"
-    assert data["mask"]["default"] == "background"
-    assert set(data["mask"]["colours"].values()) == {"#0000ff", "#ff0000"}
+    assert data["mask"] == {"encoding": "colour", "suffix": "_mask"}
+    assert data["classes"] == {"matrix": "other", "class_1": "#0000ff", "class_2": "#ff0000"}
+    assert data["background"] == "matrix"
     path = write_description(root)
     description = load_description(path)
     reference = sample_description()
@@ -102,7 +102,7 @@ def test_init_accepts_an_overlay_with_nothing_painted(tmp_path):
     grey = np.full((512, 512, 4), 128, np.uint8)
     tifffile.imwrite(last, grey, photometric="rgb", extrasamples=["unassalpha"])
     data = init_description(root)
-    assert data["mask"]["encoding"] == "colour" and data["mask"]["default"] == "background"
+    assert data["mask"]["encoding"] == "colour" and data["classes"]["matrix"] == "other"
 
 
 def test_init_on_index_masks_with_png(tmp_path):
@@ -117,7 +117,14 @@ def test_init_on_index_masks_with_png(tmp_path):
         Image.fromarray(mask).save(tmp_path / "labels" / f"im{i}.png")
     out = write_description(tmp_path, tmp_path / "desc" / "d.yaml")
     description = load_description(out)
-    assert description.classes == ["background", "class_3"]
+    assert description.classes == ["matrix", "class_3"] and description.background == 0
     assert description.encoding == IndexEncoding({0: 0, 3: 1})
+    # the layout the README shows for a single folder pair, and one place to name each class
+    text = out.read_text()
+    assert "images: ../images\nmasks: ../labels\n" in text or "images: images\nmasks: labels\n" in text
+    assert "classes:\n  matrix: 0\n  class_3: 3\n" in text
+    renamed = text.replace("matrix", "ferrite").replace("class_3", "pearlite")
+    out.write_text(renamed)
+    assert load_description(out).classes == ["ferrite", "pearlite"]
     dataset = SegmentationDataset(description, "all")
     assert len(dataset) == 3 and int(dataset[2][1].sum()) == 12 * 16

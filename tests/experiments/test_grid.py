@@ -141,7 +141,8 @@ def test_merge_and_tables_commands(tmp_path):
     second = connect(tmp_path / "two.sqlite")
     save(second, {"id": "x", "task": "ebc-1", "model": "unet", "weights": "imagenet", "config": {},
                   "status": "finished", "nasa_iou": 0.5})  # fmt: skip
-    assert merge([first, tmp_path / "two.sqlite"], tmp_path / "all.sqlite") == 10
+    counts = merge([first, tmp_path / "two.sqlite"], tmp_path / "all.sqlite")
+    assert (counts["runs"], counts["added"], counts["replaced"], counts["conflicts"]) == (9, 9, 1, [])
     merged = sqlite3.connect(tmp_path / "all.sqlite").execute("SELECT status FROM runs WHERE id = 'x'").fetchone()
     assert merged == ("finished",)
     result = CliRunner().invoke(app, ["tables", str(tmp_path / "all.sqlite"), "--out", str(tmp_path / "tables")])

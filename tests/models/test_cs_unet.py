@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from csunet.models import ResMLP, count_parameters, create_model
+from csunet.models.encoders import pyramid_grids
 from tests.models.base import ModelTestBase
 
 SMALL = {"encoder": "resnet18", "img_size": 224, "window_size": 7}
@@ -46,7 +47,7 @@ def test_resnet50_parts_and_fusion_shapes():
     assert all(isinstance(b.mlp, ResMLP) for s in model.swin.layers for b in s.blocks)
     x = torch.rand(1, 3, 512, 512)
     with torch.no_grad():
-        tokens = [f.shape for f in model.cnn_features(x)]
+        tokens = [f.shape for f in pyramid_grids(model.cnn, x)]
         bottleneck, skips = model.swin(x)
     assert tokens == [(1, 128, 128, 256), (1, 64, 64, 512), (1, 32, 32, 1024), (1, 16, 16, 2048)]
     assert [s.shape for s in skips] == [(1, 128, 128, 96), (1, 64, 64, 192), (1, 32, 32, 384)]

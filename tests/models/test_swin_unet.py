@@ -3,6 +3,7 @@
 import pytest
 from timm.layers import Mlp
 
+from csunet.errors import SettingsError
 from csunet.models import count_parameters, create_model, list_models
 from tests.models.base import ModelTestBase
 
@@ -23,5 +24,19 @@ def test_parameter_count_matches_swin_unet():
 
 def test_registry_lists_both():
     assert {"cs_unet", "swin_unet"} <= set(list_models())
-    with pytest.raises(KeyError, match="unknown model 'unet3000'"):
+    with pytest.raises(SettingsError, match="unknown model 'unet3000'"):
         create_model("unet3000")
+
+
+def test_unknown_settings_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"no setting 'window_sise'; its settings are .*window_size"):
+        create_model("cs_unet", window_sise=8)
+    with pytest.raises(ValueError, match="has no setting 'encoder'"):
+        create_model("swin_unet", encoder="resnet18")
+
+
+def test_presets_build_what_they_name():
+    model = create_model("cs_unet", preset="paper-224", encoder="resnet18", depths=(1, 1, 1, 1))
+    assert model.img_size == 224 and model.swin.window_size == 7
+    with pytest.raises(ValueError, match="no preset 'paper-999'; its presets are paper-512, paper-224"):
+        create_model("cs_unet", preset="paper-999")

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from csunet.data import IGNORE_INDEX, SegmentationDataset
-from csunet.train.augment import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+from csunet.train.augment import train_transform
 
 
 def _layered(size=1024):

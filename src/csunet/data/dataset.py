@@ -33,8 +33,12 @@ def sample_description(binary: bool = False) -> DatasetDescription:
     return super_description(sample_root(), SAMPLE_BINARY_NAME if binary else SAMPLE_NAME, binary=binary)
 
 
+DESCRIPTION_FILE = "dataset.yaml"
+
+
 def load_description(spec: str | os.PathLike | DatasetDescription, data_root=None) -> DatasetDescription:
-    """A description from a built-in task name, ``sample`` / ``sample-binary``, or a YAML file path."""
+    """A description from a built-in task name, ``sample`` / ``sample-binary``, a YAML file path, or a folder that
+    holds a ``dataset.yaml`` (what `csunet data init` writes)."""
     if isinstance(spec, DatasetDescription):
         return spec
     text = str(spec)
@@ -43,6 +47,12 @@ def load_description(spec: str | os.PathLike | DatasetDescription, data_root=Non
     if is_task_name(text):
         return get_task(text, data_root)
     path = Path(text)
+    if path.is_dir():
+        if not (path / DESCRIPTION_FILE).is_file():
+            raise DataError(
+                f"{path}: a folder without a {DESCRIPTION_FILE}; write one with `csunet data init {path}`"
+            )
+        path = path / DESCRIPTION_FILE
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return DatasetDescription.load(path)
     raise DataError(f"{text!r} is neither a built-in task, 'sample', nor a dataset description file")
@@ -50,18 +60,30 @@ def load_description(spec: str | os.PathLike | DatasetDescription, data_root=Non
 
 def pair_split(description: DatasetDescription, split: str) -> Pairing:
     folders = description.split(split)
-    return pair_files(folders.images, folders.masks, description.mask_suffix)
+    pairing = pair_files(folders.images, folders.masks, description.mask_suffix)
+    if folders.names is None:
+        return pairing
+    chosen = set(folders.names)
+    return Pairing([pair for pair in pairing.pairs if pair[0].name in chosen], [], [])
 
 
 def load_pair(
-    image_path: Path, mask_path: Path, description: DatasetDescription, raw_image: np.ndarray | None = None
+    image_path: Path,
+    mask_path: Path,
+    description: DatasetDescription,
+    raw_image: np.ndarray | None = None,
+    raw_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(float32 image (H, W, C), uint8 class mask (H, W)), checking that their sizes agree.
 
-    ``raw_image`` is the image already decoded by the caller (saves decoding it twice).
+    ``raw_image`` / ``raw_mask`` are the files already decoded by the caller (saves decoding them twice).
     """
     image = read_image(image_path) if raw_image is None else to_float_image(raw_image, image_path)
-    mask = read_mask(mask_path, description.encoding)
+    mask = (
+        read_mask(mask_path, description.encoding)
+        if raw_mask is None
+        else description.encoding.decode(raw_mask, mask_path)
+    )
     if image.shape[:2] != mask.shape:
         raise DataError(
             f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image {image_path.name} "

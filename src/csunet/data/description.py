@@ -5,6 +5,7 @@ users write (or ``csunet data init``) a YAML file. Format::
 
     name: my-alloy
     classes: [matrix, secondary, tertiary]      # index order = model output channel order
+    background: matrix                          # optional (default: the first class; null: none)
     mask:
       encoding: colour                          # or: index
       colours: {secondary: "#0000ff", tertiary: "#ff0000"}
@@ -20,6 +21,10 @@ users write (or ``csunet data init``) a YAML file. Format::
     # masks: masks
     pixel_size_um: 0.0125                       # optional
     class_colours: {matrix: "#000000"}          # optional display colours
+
+``classes`` can instead be a table of names and mask values, so a class is named in one place (what
+``csunet data init`` writes): ``{matrix: 0, oxide: [1, 2]}`` for index masks, ``{matrix: other, secondary:
+"#0000ff"}`` for colour masks (``other``: every pixel of no listed colour).
 
 Relative folders are relative to the YAML file (or to ``root:`` when given).
 """
@@ -51,6 +56,8 @@ DEFAULT_PALETTE = [
 class SplitFolders:
     images: Path
     masks: Path
+    names: tuple[str, ...] | None = None
+    """Only these image files of the folders (a split held out of a single folder pair); None: every file."""
 
 
 @dataclass
@@ -63,6 +70,9 @@ class DatasetDescription:
     pixel_size_um: float | None = None
     class_colours: list[tuple[int, int, int]] = field(default_factory=list)
     source: Path | None = None
+    background: int | None = 0
+    """Index of the background (matrix) class: left out of "mean IoU without background", measured as the
+    matrix by `csunet measure`, left unpainted in overlays. None: every class is a phase of its own."""
 
     def __post_init__(self) -> None:
         where = self.source or self.name
@@ -78,6 +88,8 @@ class DatasetDescription:
             self.class_colours = [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(self.classes))]
         if len(self.class_colours) != len(self.classes):
             raise DataError(f"{where}: {len(self.class_colours)} display colours for {len(self.classes)} classes")
+        if self.background is not None and not 0 <= self.background < len(self.classes):
+            raise DataError(f"{where}: background class index {self.background} is not one of the classes")
 
     @property
     def num_classes(self) -> int:
@@ -110,6 +122,7 @@ class DatasetDescription:
         if self.mask_suffix:
             mask["suffix"] = self.mask_suffix
         out: dict = {"name": self.name, "classes": list(self.classes), "mask": mask}
+        out["background"] = None if self.background is None else self.classes[self.background]
         out["splits"] = {k: {"images": str(v.images), "masks": str(v.masks)} for k, v in self.splits.items()}
         if self.pixel_size_um is not None:
             out["pixel_size_um"] = self.pixel_size_um
@@ -121,9 +134,27 @@ class DatasetDescription:
         where = source or "dataset description"
         if not isinstance(data, dict):
             raise DataError(f"{where}: expected a mapping at the top level")
+        _refuse_unknown(data, TOP_LEVEL_KEYS, where, "")
+        mask = data.get("mask") or {}
+        if not isinstance(mask, dict):
+            raise DataError(f"{where}: 'mask' must be a mapping such as {{encoding: index}}, not {mask!r}")
+        _refuse_unknown(mask, MASK_KEYS, where, "mask.")
+        if isinstance(data.get("classes"), dict):
+            mask = _mask_from_class_table(data["classes"], mask, where)
+            data = {**data, "classes": list(data["classes"])}
+        if "classes" in data and not isinstance(data["classes"], list):
+            raise DataError(
+                f"{where}: 'classes' must be a list of names ([matrix, precipitate]) or a table of names and mask "
+                f"values ({{matrix: 0, precipitate: 1}}), not {data['classes']!r}"
+            )
+        pixel = data.get("pixel_size_um")
+        if pixel is not None and (isinstance(pixel, bool) or not isinstance(pixel, (int, float)) or pixel <= 0):
+            raise DataError(
+                f"{where}: pixel_size_um must be a positive number of micrometres per pixel (e.g. 0.0125), "
+                f"not {pixel!r}"
+            )
         try:
             classes = [str(c) for c in data["classes"]]
-            mask = data.get("mask") or {}
             base = Path(data.get("root", ".")) if base is None else base / data.get("root", ".")
             splits = _parse_splits(data, base, where)
             encoding = _parse_encoding(mask, classes, where)
@@ -135,8 +166,13 @@ class DatasetDescription:
             if isinstance(exc, DataError):
                 raise
             raise DataError(f"{where}: {exc}") from None
-        pixel = data.get("pixel_size_um")
+        background = data.get("background", classes[0] if classes else None)
+        if background is not None and str(background) not in classes:
+            raise DataError(
+                f"{where}: background {background!r} is not one of the classes {classes} (or null for none)"
+            )
         return cls(
+            background=None if background is None else classes.index(str(background)),
             name=str(data.get("name", source.stem if source else "dataset")),
             classes=classes,
             encoding=encoding,
@@ -164,10 +200,60 @@ class DatasetDescription:
         atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+TOP_LEVEL_KEYS = ("name", "classes", "background", "mask", "splits", "images", "masks", "root", "pixel_size_um",
+                  "class_colours")  # fmt: skip
+OTHER_COLOUR = "other"
+"""In a colour class table, the class of every pixel whose colour names no class."""
+
+
+def _is_index_value(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+def _mask_from_class_table(table: dict, mask: dict, where) -> dict:
+    """``classes: {matrix: 0, ferrite: 1}`` (index masks) or ``{matrix: other, secondary: "#0000ff"}`` (colour
+    masks): class names and their mask values in one place, so renaming a class is one edit."""
+    given = [key for key in ("values", "colours", "colors", "default") if key in mask]
+    if given:
+        raise DataError(
+            f"{where}: the classes table already gives each class its mask values; remove mask.{given[0]}"
+        )
+    names = [str(name) for name in table]
+    if all(_is_index_value(value) for value in table.values()):
+        return {**mask, "encoding": mask.get("encoding", "index"), "values": dict(zip(names, table.values()))}
+    others = [name for name, value in zip(names, table.values()) if value == OTHER_COLOUR]
+    if len(others) > 1:
+        raise DataError(f"{where}: only one class can be '{OTHER_COLOUR}', not {', '.join(others)}")
+    colours = {name: value for name, value in zip(names, table.values()) if value != OTHER_COLOUR}
+    return {**mask, "encoding": mask.get("encoding", "colour"), "colours": colours,
+            **({"default": others[0]} if others else {})}  # fmt: skip
+
+
+MASK_KEYS = ("encoding", "values", "colours", "colors", "default", "ignore", "suffix")
+SPLIT_KEYS = ("images", "masks")
+
+
+def _refuse_unknown(data: dict, known: tuple[str, ...], where, prefix: str) -> None:
+    """A misspelt key would otherwise be dropped without a word (``mask.ignroe``: no pixel ignored)."""
+    unknown = [str(key) for key in data if key not in known]
+    if unknown:
+        raise DataError(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(prefix + k for k in unknown)}; "
+            f"the keys{' of ' + prefix.rstrip('.') if prefix else ''} are {', '.join(known)}"
+        )
+
+
 def _parse_splits(data: dict, base: Path, where) -> dict[str, SplitFolders]:
     if "splits" in data:
         if not isinstance(data["splits"], dict) or not data["splits"]:
             raise DataError(f"{where}: 'splits' must map split names to {{images: ..., masks: ...}}")
+        for name, entry in data["splits"].items():
+            if not isinstance(entry, dict):
+                raise DataError(
+                    f"{where}: split {name!r} must be {{images: FOLDER, masks: FOLDER}}, not {entry!r}"
+                )
+            _refuse_unknown(entry, SPLIT_KEYS, where, f"splits.{name}.")
         return {
             str(name): SplitFolders(base / entry["images"], base / entry["masks"])
             for name, entry in data["splits"].items()
@@ -194,6 +280,12 @@ def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
                     raise DataError(f"{where}: mask value {raw} is assigned to two classes")
                 values[int(raw)] = _class_index(name, classes, where)
         ignore = mask.get("ignore")
+        if ignore is not None and int(ignore) in values:
+            raise DataError(
+                f"{where}: the ignore value {ignore} is also the value of class "
+                f"{classes[values[int(ignore)]]!r}; that class would be erased. Give unlabelled pixels a value no "
+                "class uses"
+            )
         return IndexEncoding(values=values, ignore=int(ignore) if ignore is not None else None)
     if kind in ("colour", "color"):
         colours: dict = {}
@@ -204,6 +296,11 @@ def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
             raise DataError(f"{where}: colour encoding needs 'colours: {{class: '#rrggbb'}}'")
         default = mask.get("default")
         ignore = mask.get("ignore")
+        if ignore is not None and parse_colour(ignore) in colours:
+            raise DataError(
+                f"{where}: the ignore colour {ignore} is also the colour of class "
+                f"{classes[colours[parse_colour(ignore)]]!r}; that class would be erased"
+            )
         return ColourEncoding(
             colours=colours,
             default=_class_index(default, classes, where) if default is not None else None,

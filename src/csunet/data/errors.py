@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from csunet.errors import CsunetError
 
-class DataError(ValueError):
+
+class DataError(CsunetError, ValueError):
     """Input data that cannot be used as it is (the message says which file and why)."""
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from csunet.data.dataset import load_pair, pair_split
-from csunet.data.description import DatasetDescription
+from csunet.data.dataset import DESCRIPTION_FILE, load_pair, pair_split
+from csunet.data.description import OTHER_COLOUR, DatasetDescription
 from csunet.data.errors import DataError
 from csunet.data.io import is_grey_rgb, is_image_file, read_array
 from csunet.data.masks import IGNORE_INDEX, format_colour
@@ -40,21 +40,31 @@ def dataset_info(description: DatasetDescription) -> dict:
         counts = np.zeros(description.num_classes + 1, dtype=np.int64)  # last slot: ignored pixels
         sizes: Counter = Counter()
         dtypes: Counter = Counter()
+        mask_dtypes: Counter = Counter()
         for image_path, mask_path in pairing.pairs:
             try:
-                raw = read_array(image_path)
-                image, mask = load_pair(image_path, mask_path, description, raw)
+                raw, raw_mask = read_array(image_path), read_array(mask_path)
+                image, mask = load_pair(image_path, mask_path, description, raw, raw_mask)
             except DataError as exc:
                 report["errors"].append(str(exc))
                 continue
             sizes[f"{image.shape[1]}x{image.shape[0]}"] += 1
-            dtypes[f"{raw.dtype}x{image.shape[-1]}ch"] += 1
+            dtypes[f"{raw.dtype} {image.shape[-1]}ch"] += 1
+            mask_dtypes[f"{raw_mask.dtype} {raw_mask.shape[-1] if raw_mask.ndim == 3 else 1}ch"] += 1
             binned = np.bincount(mask.ravel(), minlength=256)
             counts[:-1] += binned[: description.num_classes]
             counts[-1] += binned[IGNORE_INDEX]
         labelled = counts[:-1].sum()
         if not pairing.pairs:
             report["warnings"].append(f"{description.name}/{split}: empty split (no image with a matching mask)")
+        elif labelled:
+            absent = [c for i, c in enumerate(description.classes) if counts[i] == 0]
+            if absent:
+                report["warnings"].append(
+                    f"{description.name}/{split}: no image holds class {', '.join(absent)}: check the class list "
+                    "and the mask values (a class absent from a split scores IoU 0 there wherever a model "
+                    "predicts it)"
+                )
         report["splits"][split] = {
             "images": len(pairing.pairs) + len(pairing.images_without_mask),
             "pairs": len(pairing.pairs),
@@ -62,6 +72,7 @@ def dataset_info(description: DatasetDescription) -> dict:
             "masks_without_image": [p.name for p in pairing.masks_without_image],
             "sizes": dict(sizes),
             "dtypes": dict(dtypes),
+            "mask_dtypes": dict(mask_dtypes),
             "class_fractions": {
                 c: (float(counts[i] / labelled) if labelled else 0.0) for i, c in enumerate(description.classes)
             },
@@ -148,20 +159,18 @@ def init_description(folder: str | Path, max_colours: int = 16) -> dict:
                 "they look like photographs rather than colour-coded masks"
             )
         ranked = [c for c, _ in colours.most_common()]
-        named = [f"class_{i + 1}" for i in range(len(ranked))]
-        classes = (["background"] if grey_pixels else []) + named
-        mask = {"encoding": "colour", "colours": {n: format_colour(c) for n, c in zip(named, ranked)}}
-        if grey_pixels:
-            mask["default"] = "background"
+        table = {"matrix": OTHER_COLOUR} if grey_pixels else {}
+        table |= {f"class_{i + 1}": format_colour(c) for i, c in enumerate(ranked)}
+        mask = {"encoding": "colour"}
     else:
         if len(values) > 64:
             raise DataError(f"{root}: masks hold {len(values)} distinct values; not an index map of classes")
-        ordered = sorted(values)
-        classes = ["background" if v == 0 else f"class_{v}" for v in ordered]
-        mask = {"encoding": "index", "values": dict(zip(classes, ordered))}
+        table = {("matrix" if v == 0 else f"class_{v}"): v for v in sorted(values)}
+        mask = {"encoding": "index"}
     if suffix:
         mask["suffix"] = suffix
-    return {"name": root.name, "classes": classes, "mask": mask, "splits": splits}
+    layout = splits["all"] if list(splits) == ["all"] else {"splits": splits}
+    return {"name": root.name, "classes": table, "background": next(iter(table)), "mask": mask, **layout}
 
 
 def write_description(folder: str | Path, out: str | Path | None = None, overwrite: bool = False) -> Path:
@@ -169,12 +178,14 @@ def write_description(folder: str | Path, out: str | Path | None = None, overwri
     from csunet.utils import atomic_write_text
 
     data = init_description(folder)
-    out = Path(out) if out else Path(folder) / "dataset.yaml"
+    out = Path(out) if out else Path(folder) / DESCRIPTION_FILE
     if out.exists() and not overwrite:
         raise DataError(f"{out}: already exists (pass --overwrite to replace it)")
     header = (
-        "# Written by `csunet data init` from the masks it found. Check the class names and their order\n"
-        "# (the order is the model's output channel order), then add pixel_size_um if you know it.\n"
+        "# Written by `csunet data init` from the masks it found. Rename the classes in the table below (name:\n"
+        "# mask value); their order is the model's output channel order. `background` is the matrix class: left\n"
+        "# out of the mean IoU without background, measured as the matrix, unpainted in overlays (null: none).\n"
+        "# Add pixel_size_um (micrometres per pixel) if you know it.\n"
     )
     root = os.path.relpath(Path(folder).resolve(), out.resolve().parent)
     if root != ".":

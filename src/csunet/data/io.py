@@ -7,11 +7,12 @@ PNGs through imagecodecs; Pillow reads JPEG (always 8-bit).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from csunet.data.errors import DataError
+from csunet.data.errors import DataError, DataWarning
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -28,9 +29,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            array = tifffile.imread(path)
+            array = _read_tiff(path)
         elif suffix == ".png":
             import imagecodecs
 
@@ -57,6 +56,22 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
             "(multi-page stacks are not micrographs)"
         )
     return array
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """A TIFF's image; of a multi-page stack, the first page with a warning (3- or 4-page stacks would otherwise
+    pass for planar RGB/RGBA)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if len(tif.pages) > 1:
+            warnings.warn(
+                f"{path}: a stack of {len(tif.pages)} pages; reading the first page only",
+                DataWarning,
+                stacklevel=4,
+            )
+            return tif.pages[0].asarray()
+        return tif.asarray()
 
 
 def dtype_range(dtype: np.dtype) -> float:
@@ -93,7 +108,15 @@ def to_float_image(array: np.ndarray, source: str | os.PathLike = "<array>") -> 
         array = array[..., :1] if is_grey_rgb(array) else array
     else:
         array = array[..., None]
+    if np.issubdtype(array.dtype, np.signedinteger) and array.min() < 0:
+        raise DataError(
+            f"{source}: signed {array.dtype} image with negative values (down to {array.min()}); "
+            "save it as unsigned 8- or 16-bit, or as float scaled to [0, 1]"
+        )
     image = array.astype(np.float32) / np.float32(scale)
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(image).all():
+        bad = int((~np.isfinite(image)).sum())
+        raise DataError(f"{source}: {bad} pixels are NaN or infinite; a micrograph needs a value at every pixel")
     if np.issubdtype(array.dtype, np.floating) and (image.min() < 0 or image.max() > 1):
         raise DataError(
             f"{source}: floating-point image with values in [{image.min():.3g}, {image.max():.3g}]; "

@@ -14,6 +14,7 @@ import numpy as np
 
 from csunet.data.errors import DataError
 from csunet.data.io import dtype_range, is_grey_rgb, read_array
+from csunet.errors import SettingsError
 
 IGNORE_INDEX = 255
 """Class index of pixels that count in neither loss nor metrics (partial labels)."""
@@ -26,14 +27,14 @@ def parse_colour(value: str | list | tuple) -> Colour:
     if isinstance(value, str):
         text = value.strip().lstrip("#")
         if len(text) != 6:
-            raise ValueError(f"colour {value!r} is not of the form '#rrggbb'")
+            raise SettingsError(f"colour {value!r} is not of the form '#rrggbb'")
         try:
             return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
         except ValueError:
-            raise ValueError(f"colour {value!r} is not of the form '#rrggbb'") from None
+            raise SettingsError(f"colour {value!r} is not of the form '#rrggbb'") from None
     channels = tuple(int(v) for v in value)
     if len(channels) != 3 or not all(0 <= v <= 255 for v in channels):
-        raise ValueError(f"colour {value!r} must be three 8-bit values")
+        raise SettingsError(f"colour {value!r} must be three 8-bit values")
     return channels  # type: ignore[return-value]
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from csunet.errors import MissingInputError, SettingsError
 from csunet.train.config import TrainConfig
 
 MODEL_AXES = {"encoders": "encoder", "depths": "depths", "variants": "variant", "levels": "levels"}
@@ -54,6 +55,11 @@ class GridRun:
         }
 
 
+ADDED_SINCE_FIRST_GRIDS = {"test_fraction": 0.2}
+"""Settings added after grids were first run: at their default they leave run ids as they were, so existing
+results databases stay valid."""
+
+
 def run_id(config: TrainConfig) -> str:
     """12 hex digits of the SHA-256 of the configuration, minus what does not change the result: where the data
     lives and where results go (so machines with different paths agree on ids), how many devices run it, and
@@ -71,14 +77,27 @@ def run_id(config: TrainConfig) -> str:
         "compile",
     ):
         data.pop(key, None)
+    for key, default in ADDED_SINCE_FIRST_GRIDS.items():
+        if data.get(key) == default:
+            data.pop(key)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def load_grid(path: str | Path) -> dict:
-    grid = yaml.safe_load(Path(path).read_text()) or {}
+    if not Path(path).is_file():
+        raise MissingInputError(f"{path}: no such grid file")
+    try:
+        grid = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(grid, dict):
+        raise SettingsError(f"{path}: a grid is a mapping with tasks, models, weights and recipe")
     missing = [key for key in ("tasks", "models") if not grid.get(key)]
     if missing:
-        raise ValueError(f"{path}: grid needs {', '.join(missing)}")
+        raise SettingsError(f"{path}: grid needs {', '.join(missing)}")
+    problem = TrainConfig.unknown_settings(grid.get("recipe") or {})
+    if problem:
+        raise SettingsError(f"{path}: recipe: {problem}")
     grid.setdefault("name", Path(path).stem)
     grid.setdefault("weights", [{"name": "scratch", "swin": None, "cnn": None}])
     grid.setdefault("recipe", {})
@@ -92,7 +111,7 @@ def expand_grid(grid: dict, data_root: str | None = None) -> list[GridRun]:
         axes = axes or {}
         unknown = sorted(set(axes) - set(MODEL_AXES))
         if unknown:
-            raise ValueError(f"model {model}: unknown grid axes {unknown}; use {sorted(MODEL_AXES)}")
+            raise SettingsError(f"model {model}: unknown grid axes {unknown}; use {sorted(MODEL_AXES)}")
         names = [MODEL_AXES[a] for a in axes]
         for values in itertools.product(*(axes[a] for a in axes)):
             settings = dict(zip(names, values))
@@ -119,9 +138,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     try:
         k, n = (int(v) for v in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard takes K/N, e.g. 2/8, not {text!r}") from None
+        raise SettingsError(f"--shard takes K/N, e.g. 2/8, not {text!r}") from None
     if not 1 <= k <= n:
-        raise ValueError(f"--shard {text}: K must be between 1 and N")
+        raise SettingsError(f"--shard {text}: K must be between 1 and N")
     return k, n
 
 

@@ -58,6 +58,8 @@ def run_grid(
         try:
             summary = execute(run, out)
             test = summary.get("test", {})
+            if test.get("nasa_iou") is None:  # a run without its test score must be retried, not counted
+                raise RuntimeError(f"the final test gave no score: {summary.get('test_error', 'no test ran')}")
             save(connection, {**base, "status": "finished", "nasa_iou": test.get("nasa_iou"),
                               "miou": test.get("miou_without_background"), "per_class": test.get("per_class_iou"),
                               "epochs": summary.get("epochs"), "wall_seconds": round(time.monotonic() - started, 1),

@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from csunet.errors import ResultsStoreError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -21,10 +23,23 @@ COLUMNS = ("id", "grid", "task", "model", "encoder", "depths", "variant", "weigh
            "miou", "per_class", "epochs", "wall_seconds", "machine", "run_dir", "checkpoint", "error")  # fmt: skip
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(str(path), timeout=60)
-    connection.row_factory = sqlite3.Row
-    connection.execute(SCHEMA)
+def connect(path: str | Path, must_exist: bool = False) -> sqlite3.Connection:
+    """The results database at ``path`` (created when missing, unless ``must_exist``); a file that is not one of
+    ours is refused by name."""
+    if must_exist and not Path(path).is_file():
+        raise ResultsStoreError(f"{path}: no such results database")
+    try:
+        connection = sqlite3.connect(str(path), timeout=60)
+        connection.row_factory = sqlite3.Row
+        connection.execute(SCHEMA)
+        found = {row["name"] for row in connection.execute("PRAGMA table_info(runs)")}
+    except sqlite3.Error as exc:
+        raise ResultsStoreError(f"{path}: not a readable results database ({exc})") from None
+    missing = [column for column in COLUMNS if column not in found]
+    if missing:
+        raise ResultsStoreError(
+            f"{path}: its runs table lacks {', '.join(missing)}; not a csunet results database"
+        )
     return connection
 
 
@@ -56,15 +71,45 @@ def rows(connection: sqlite3.Connection, status: str | None = "finished") -> lis
     return out
 
 
-def merge(sources: list[str | Path], target: str | Path) -> int:
-    """Copy every run of ``sources`` into ``target``; a finished run wins over a failed or running one."""
+def merge(sources: list[str | Path], target: str | Path) -> dict:
+    """Copy every run of ``sources`` into ``target``; a finished run wins over a failed or running one.
+
+    Databases of different grids are refused (their run ids would mix in one table). Two finished rows of one id
+    with different results are conflicts: the row already in ``target`` stays and the conflict is reported.
+    Returns counts: ``added``, ``replaced`` (a better status won), ``unchanged``, ``runs`` (in ``target`` after),
+    and the ``conflicts``.
+    """
     rank = {"finished": 2, "failed": 1, "running": 0}
     destination = connect(target)
-    count = 0
-    for source in sources:
-        for row in rows(connect(source), status=None):
-            current = status_of(destination, row["id"])
-            if current is None or rank.get(row["status"], 0) >= rank.get(current, 0):
-                save(destination, row)
-                count += 1
-    return count
+    incoming = {str(source): rows(connect(source, must_exist=True), status=None) for source in sources}
+    grids = {row["grid"]: str(target) for row in rows(destination, status=None) if row["grid"]}
+    for source, found in incoming.items():
+        grids |= {row["grid"]: source for row in found if row["grid"] and row["grid"] not in grids}
+    if len(grids) > 1:
+        raise ResultsStoreError(
+            "these databases hold runs of different grids: "
+            + ", ".join(f"{grid} ({where})" for grid, where in sorted(grids.items()))
+            + "; merge each grid into its own database"
+        )
+    counts: dict = {"added": 0, "replaced": 0, "unchanged": 0, "conflicts": []}
+    for source, found in incoming.items():
+        for row in found:
+            current = destination.execute("SELECT * FROM runs WHERE id = ?", (row["id"],)).fetchone()
+            if current is None:
+                counts["added"] += 1
+            elif current["status"] == row["status"] == "finished":
+                if current["nasa_iou"] != row["nasa_iou"]:
+                    counts["conflicts"].append(
+                        f"run {row['id']}: NASA IoU {current['nasa_iou']} kept, {row['nasa_iou']} in {source} not"
+                    )
+                else:
+                    counts["unchanged"] += 1
+                continue
+            elif rank.get(row["status"], 0) > rank.get(current["status"], 0):
+                counts["replaced"] += 1
+            else:
+                counts["unchanged"] += 1
+                continue
+            save(destination, row)
+    counts["runs"] = destination.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    return counts

@@ -3,19 +3,10 @@ bottleneck and at every decoder level."""
 
 from __future__ import annotations
 
-import segmentation_models_pytorch as smp
-
+from csunet.models.encoders import build_cnn_encoder, pyramid_widths
 from csunet.models.registry import register_model
 from csunet.models.swin import EMBED_DIM
-from csunet.models.swin_unet import SwinUNet
-
-
-def build_cnn_encoder(name: str, in_channels: int = 3, depth: int = 5):
-    """An smp encoder (``depth`` stride-2 stages) without pretrained weights (weights load through csunet.weights)."""
-    try:
-        return smp.encoders.get_encoder(name, in_channels=in_channels, depth=depth, weights=None)
-    except KeyError:
-        raise ValueError(f"unknown CNN encoder {name!r}; see segmentation_models_pytorch's encoder list") from None
+from csunet.models.swin_unet import SwinUNetAssembly, swin_parts
 
 
 @register_model(
@@ -25,7 +16,7 @@ def build_cnn_encoder(name: str, in_channels: int = 3, depth: int = 5):
         "paper-224": {"img_size": 224, "window_size": 7},
     },
 )
-class CSUNet(SwinUNet):
+class CSUNet(SwinUNetAssembly):
     """CS-UNet: Swin-T (ResMLP) + smp CNN encoder, fused at the bottleneck and every skip.
 
     ``encoder`` is the CNN branch's segmentation_models_pytorch encoder name.
@@ -42,8 +33,8 @@ class CSUNet(SwinUNet):
         embed_dim: int = EMBED_DIM,
     ) -> None:
         cnn = build_cnn_encoder(encoder)
-        cnn_dims = tuple(cnn.out_channels[2:6])
-        super().__init__(
-            num_classes, img_size, window_size, depths, drop_path_rate, True, cnn, cnn_dims, embed_dim
-        )
+        parts = swin_parts(num_classes=num_classes, img_size=img_size, window_size=window_size, depths=depths,
+                           drop_path_rate=drop_path_rate, embed_dim=embed_dim, res_mlp=True,
+                           cnn_widths=pyramid_widths(cnn))  # fmt: skip
+        super().__init__(swin=parts["swin"], cnn=cnn, decoder=parts["decoder"])
         self.encoder_name = encoder

@@ -15,7 +15,8 @@ import torch
 from timm.models.crossvit import MultiScaleBlock
 from torch import nn
 
-from csunet.models.cs_unet import build_cnn_encoder
+from csunet.errors import SettingsError
+from csunet.models.encoders import build_cnn_encoder
 from csunet.models.registry import register_model
 from csunet.models.swin import check_square_input, swin_stages
 
@@ -56,7 +57,7 @@ class HiFormer(nn.Module):
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"unknown HiFormer variant {variant!r}; choose from {', '.join(VARIANTS)}")
+            raise SettingsError(f"unknown HiFormer variant {variant!r}; choose from {', '.join(VARIANTS)}")
         config = VARIANTS[variant]
         self.img_size, self.variant = img_size, variant
         self.encoder_name = encoder or config["encoder"]

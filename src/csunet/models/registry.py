@@ -1,11 +1,15 @@
-"""A small model registry: architectures register a builder by name; everything else creates models by name."""
+"""The model registry: architectures register a builder by name; everything else creates models by name through
+:func:`create_model`, which is strict about setting names and applies named presets."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
+
+from csunet.errors import SettingsError
 
 
 @dataclass(frozen=True)
@@ -15,18 +19,32 @@ class ModelEntry:
     description: str
     presets: dict[str, dict]
 
+    def settings(self) -> dict:
+        """Every setting the builder takes, with its default (``num_classes`` left out)."""
+        return {
+            key: parameter.default
+            for key, parameter in inspect.signature(self.builder).parameters.items()
+            if key != "num_classes" and parameter.default is not inspect.Parameter.empty
+        }
+
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, description: str = "", presets: dict[str, dict] | None = None):
-    """Decorator: ``@register_model("cs_unet")`` on a function that returns an ``nn.Module`` from keyword settings."""
+    """Decorator: ``@register_model("cs_unet")`` on a function or class that returns an ``nn.Module`` from keyword
+    settings; ``presets`` name sets of settings (``create_model("cs_unet", preset="paper-512")``)."""
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
+            raise SettingsError(f"model {name!r} is registered twice")
         doc = description or (builder.__doc__ or "").strip().splitlines()[0]
-        _REGISTRY[name] = ModelEntry(name, builder, doc, presets or {})
+        entry = ModelEntry(name, builder, doc, presets or {})
+        for preset, values in entry.presets.items():
+            unknown = sorted(set(values) - set(entry.settings()))
+            if unknown:
+                raise SettingsError(f"model {name!r}: preset {preset!r} sets unknown settings {unknown}")
+        _REGISTRY[name] = entry
         return builder
 
     return wrap
@@ -38,13 +56,32 @@ def list_models() -> list[str]:
 
 def model_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+        raise SettingsError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     return _REGISTRY[name]
 
 
-def create_model(name: str, **config) -> nn.Module:
-    """Build a registered architecture, e.g. ``create_model("cs_unet", encoder="resnet50", depths="intermediate")``."""
-    return model_entry(name).builder(**config)
+def resolved_settings(name: str, settings: dict, preset: str | None = None) -> dict:
+    """Every setting of ``name``: builder defaults, then the preset's values, then ``settings``. A checkpoint
+    records this, so it rebuilds the same model even if a default changes later. Unknown names are an error."""
+    entry = model_entry(name)
+    defaults = entry.settings()
+    unknown = sorted(set(settings) - set(defaults))
+    if unknown:
+        raise SettingsError(
+            f"model {name!r} has no setting {', '.join(map(repr, unknown))}; its settings are {', '.join(defaults)}"
+        )
+    if preset is not None and preset not in entry.presets:
+        raise SettingsError(
+            f"model {name!r} has no preset {preset!r}; its presets are {', '.join(entry.presets) or 'none'}"
+        )
+    return defaults | (entry.presets[preset] if preset else {}) | settings
+
+
+def create_model(name: str, preset: str | None = None, **settings) -> nn.Module:
+    """Build a registered architecture, e.g. ``create_model("cs_unet", num_classes=3, encoder="resnet50")`` or
+    ``create_model("cs_unet", preset="paper-512")``; a setting the model does not take is an error."""
+    classes = {"num_classes": settings.pop("num_classes")} if "num_classes" in settings else {}
+    return model_entry(name).builder(**classes, **resolved_settings(name, settings, preset))
 
 
 def count_parameters(module: nn.Module) -> int:

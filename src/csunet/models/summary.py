@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
-
 from torch import nn
 
-from csunet.models.registry import count_parameters, list_models, model_entry
+from csunet.models.registry import count_parameters, create_model, list_models, model_entry
 
 
 def accepted_settings(name: str, settings: dict) -> dict:
-    """The subset of ``settings`` that model ``name``'s builder takes (one set of flags serves every model)."""
-    accepted = inspect.signature(model_entry(name).builder).parameters
+    """The subset of ``settings`` that model ``name`` takes: one set of flags describes every model here (building
+    a model for use goes through the strict :func:`csunet.models.registry.create_model`)."""
+    accepted = set(model_entry(name).settings()) | {"num_classes"}
     return {k: v for k, v in settings.items() if k in accepted}
-
-
-def resolved_settings(name: str, settings: dict) -> dict:
-    """Every setting of ``name`` (builder defaults filled in, ``num_classes`` left out): what a checkpoint
-    records so that it rebuilds the same model even if a default changes later."""
-    defaults = {
-        k: p.default
-        for k, p in inspect.signature(model_entry(name).builder).parameters.items()
-        if k != "num_classes" and p.default is not inspect.Parameter.empty
-    }
-    return defaults | accepted_settings(name, settings)
-
-
-def create_from_settings(name: str, **settings) -> nn.Module:
-    """Build ``name`` passing only the settings its builder accepts."""
-    return model_entry(name).builder(**accepted_settings(name, settings))
 
 
 def model_parts(model: nn.Module) -> dict[str, nn.Module]:
@@ -47,7 +30,7 @@ def describe_models(**settings) -> list[dict]:
     rows = []
     for name in list_models():
         entry = model_entry(name)
-        model = create_from_settings(name, **settings)
+        model = create_model(name, **accepted_settings(name, settings))
         parts = {part: count_parameters(module) for part, module in model_parts(model).items()}
         parts["decoder"] = count_parameters(model) - sum(parts.values())
         rows.append(

@@ -11,6 +11,8 @@ import torch
 from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, WindowAttention
 from torch import nn
 
+from csunet.errors import SettingsError
+
 DEPTH_PRESETS = {"original": (2, 2, 6, 2), "intermediate": (2, 2, 2, 2)}
 HEADS = (3, 6, 12, 24)
 EMBED_DIM = 96
@@ -32,13 +34,13 @@ def fused_window_attention(module: nn.Module) -> nn.Module:
 def resolve_depths(depths: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
     if isinstance(depths, str):
         if depths not in DEPTH_PRESETS:
-            raise ValueError(
+            raise SettingsError(
                 f"unknown depth preset {depths!r}; choose from {sorted(DEPTH_PRESETS)} or give 4 ints"
             )
         return DEPTH_PRESETS[depths]
     depths = tuple(int(d) for d in depths)
     if len(depths) != 4:
-        raise ValueError(f"Swin depths must have 4 stages, got {depths}")
+        raise SettingsError(f"Swin depths must have 4 stages, got {depths}")
     return depths
 
 
@@ -49,7 +51,7 @@ def check_grid(img_size: int, window_size: int, multiple: int = 32) -> None:
     (then the window shrinks to the grid, as in Swin).
     """
     if img_size % multiple:
-        raise ValueError(
+        raise SettingsError(
             f"img_size {img_size} must be a multiple of {multiple} (four 2x downsamplings after a 4x patch)"
         )
     bad = [
@@ -67,7 +69,7 @@ def check_grid(img_size: int, window_size: int, multiple: int = 32) -> None:
             )
         ]
         near = sorted(fits, key=lambda s: abs(s - img_size))[:3]
-        raise ValueError(
+        raise SettingsError(
             f"img_size {img_size} with window {window_size} gives token grids {bad} that do not divide into "
             f"{window_size}x{window_size} windows; use img_size {' or '.join(map(str, sorted(near)))} "
             f"(or window 7 with 224, window 8 with 512)"
@@ -106,9 +108,9 @@ def use_res_mlp(module: nn.Module) -> None:
 def check_square_input(x: torch.Tensor, img_size: int) -> torch.Tensor:
     """Models whose token grids are fixed at build time take exactly ``img_size`` squares; grey is repeated."""
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"expected input (B, 1 or 3, H, W), got {tuple(x.shape)}")
+        raise SettingsError(f"expected input (B, 1 or 3, H, W), got {tuple(x.shape)}")
     if tuple(x.shape[-2:]) != (img_size, img_size):
-        raise ValueError(
+        raise SettingsError(
             f"this model takes {img_size}x{img_size} inputs, got {x.shape[-1]}x{x.shape[-2]}; "
             "larger images are segmented tile by tile (csunet predict does this)"
         )
@@ -123,12 +125,13 @@ def swin_stages(
     drop_path_rate: float = 0.1,
     patch_embed: bool = True,
     embed_dim: int = EMBED_DIM,
+    in_chans: int = 3,
 ) -> nn.Module:
     """The first ``len(depths)`` stages of timm's Swin (timm key names, so Swin-T checkpoints load), without the
     final norm and head; ``patch_embed`` is dropped for models that feed the stages CNN features instead."""
     check_grid(img_size, window_size, multiple=PATCH_SIZE * 2 ** (len(depths) - 1))
     swin = SwinTransformer(
-        img_size=img_size, patch_size=PATCH_SIZE, in_chans=3, num_classes=0, embed_dim=embed_dim, depths=depths,
+        img_size=img_size, patch_size=PATCH_SIZE, in_chans=in_chans, num_classes=0, embed_dim=embed_dim, depths=depths,
         num_heads=heads, window_size=window_size, mlp_ratio=4.0, qkv_bias=True, drop_path_rate=drop_path_rate,
     )  # fmt: skip
     fused_window_attention(swin)
@@ -173,22 +176,10 @@ class SwinEncoder(nn.Module):
         embed_dim: int = EMBED_DIM,
     ) -> None:
         super().__init__()
-        check_grid(img_size, window_size)
-        swin = SwinTransformer(
-            img_size=img_size,
-            patch_size=PATCH_SIZE,
-            in_chans=in_chans,
-            num_classes=0,
-            embed_dim=embed_dim,
-            depths=depths,
-            num_heads=HEADS,
-            window_size=window_size,
-            mlp_ratio=4.0,
-            qkv_bias=True,
-            drop_path_rate=drop_path_rate,
-        )
-        fused_window_attention(swin)
-        self.patch_embed, self.layers, self.norm = swin.patch_embed, swin.layers, swin.norm
+        stages = swin_stages(img_size, window_size, depths, HEADS, drop_path_rate, embed_dim=embed_dim,
+                             in_chans=in_chans)  # fmt: skip
+        self.patch_embed, self.layers = stages.patch_embed, stages.layers
+        self.norm = nn.LayerNorm(embed_dim * 2 ** (len(depths) - 1))
         self.drop_path_rates = [r.item() for r in torch.linspace(0, drop_path_rate, sum(depths))]
         if res_mlp:
             use_res_mlp(self)

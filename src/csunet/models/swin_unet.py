@@ -1,56 +1,74 @@
-"""Swin-Unet (Cao et al. 2021): the Swin encoder/decoder with plain MLPs and no CNN branch."""
+"""Swin-Unet (Cao et al. 2021) and the assembly it shares with CS-UNet: a Swin encoder, an optional CNN encoder
+and a decoder that fuses the CNN's features when there are any."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from csunet.models.encoders import pyramid_grids
 from csunet.models.registry import register_model
 from csunet.models.swin import EMBED_DIM, SwinEncoder, SwinUNetDecoder, check_square_input, resolve_depths
 
 
-class SwinUNet(nn.Module):
-    """Swin U-Net; with a ``cnn`` (an smp encoder) it is CS-UNet's skeleton, which subclasses it."""
+class SwinUNetAssembly(nn.Module):
+    """Swin encoder -> (with ``cnn``: CNN pyramid fused at the bottleneck and every skip) -> decoder -> logits.
+
+    Submodule names (``swin``, ``cnn``, ``decoder``) are the state-dict prefixes of every checkpoint written so far.
+    """
 
     decoder_mirrors_swin = True
     """Pretrained Swin weights also initialise the decoder's Swin stages (Swin-Unet's scheme)."""
 
+    def __init__(self, *, swin: SwinEncoder, decoder: SwinUNetDecoder, cnn: nn.Module | None = None) -> None:
+        super().__init__()
+        self.swin = swin
+        self.cnn = cnn
+        self.decoder = decoder
+        self.img_size = swin.img_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_square_input(x, self.img_size)
+        bottleneck, skips = self.swin(x)
+        return self.decoder(bottleneck, skips, None if self.cnn is None else pyramid_grids(self.cnn, x))
+
+
+def swin_parts(
+    *,
+    num_classes: int,
+    img_size: int,
+    window_size: int,
+    depths: str | tuple[int, ...],
+    drop_path_rate: float,
+    embed_dim: int,
+    res_mlp: bool,
+    cnn_widths: tuple[int, int, int, int] | None = None,
+) -> dict[str, nn.Module]:
+    """The Swin encoder and a decoder mirroring it (fusing CNN features of ``cnn_widths`` when given)."""
+    depths = resolve_depths(depths)
+    swin = SwinEncoder(img_size, window_size, depths, drop_path_rate=drop_path_rate, res_mlp=res_mlp,
+                       embed_dim=embed_dim)  # fmt: skip
+    decoder = SwinUNetDecoder(num_classes, img_size, window_size, depths, swin.drop_path_rates,
+                              cnn_widths or (0, 0, 0, 0), res_mlp, embed_dim)  # fmt: skip
+    return {"swin": swin, "decoder": decoder}
+
+
+class SwinUNet(SwinUNetAssembly):
+    """Swin-Unet: Swin-T encoder and mirrored Swin decoder, plain MLP, no CNN branch."""
+
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int = 9,
+        *,
         img_size: int = 224,
         window_size: int = 7,
         depths: str | tuple[int, ...] = "intermediate",
         drop_path_rate: float = 0.2,
-        res_mlp: bool = False,
-        cnn: nn.Module | None = None,
-        cnn_dims: tuple[int, int, int, int] = (0, 0, 0, 0),
         embed_dim: int = EMBED_DIM,
     ) -> None:
-        super().__init__()
-        depths = resolve_depths(depths)
-        self.num_classes, self.img_size = num_classes, img_size
-        self.swin = SwinEncoder(
-            img_size, window_size, depths, drop_path_rate=drop_path_rate, res_mlp=res_mlp, embed_dim=embed_dim
-        )
-        self.cnn = cnn
-        self.decoder = SwinUNetDecoder(
-            num_classes, img_size, window_size, depths, self.swin.drop_path_rates, cnn_dims, res_mlp, embed_dim
-        )
-
-    def check_input(self, x: torch.Tensor) -> torch.Tensor:
-        return check_square_input(x, self.img_size)
-
-    def cnn_features(self, x: torch.Tensor) -> list[torch.Tensor] | None:
-        if self.cnn is None:
-            return None
-        # smp encoders return [input, /2, /4, /8, /16, /32]; CS-UNet uses /4 .. /32 as channels-last token grids
-        return [f.permute(0, 2, 3, 1) for f in self.cnn(x)[2:6]]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.check_input(x)
-        bottleneck, skips = self.swin(x)
-        return self.decoder(bottleneck, skips, self.cnn_features(x))
+        super().__init__(**swin_parts(num_classes=num_classes, img_size=img_size, window_size=window_size,
+                                      depths=depths, drop_path_rate=drop_path_rate, embed_dim=embed_dim,
+                                      res_mlp=False))  # fmt: skip
 
 
 @register_model("swin_unet", presets={"paper": {"img_size": 224, "window_size": 7, "depths": "intermediate"}})
@@ -63,4 +81,5 @@ def swin_unet(
     embed_dim: int = EMBED_DIM,
 ) -> SwinUNet:
     """Swin-Unet: Swin-T encoder and mirrored Swin decoder, plain MLP, no CNN branch."""
-    return SwinUNet(num_classes, img_size, window_size, depths, drop_path_rate, res_mlp=False, embed_dim=embed_dim)
+    return SwinUNet(num_classes, img_size=img_size, window_size=window_size, depths=depths,
+                    drop_path_rate=drop_path_rate, embed_dim=embed_dim)  # fmt: skip

@@ -16,6 +16,7 @@ import torch
 from timm.models.swin_transformer import SwinTransformerStage
 from torch import nn
 
+from csunet.errors import SettingsError
 from csunet.models.registry import register_model
 from csunet.models.swin import PatchExpand, check_square_input, swin_stages
 
@@ -27,7 +28,7 @@ def pyramid_windows(grid: int, levels: int) -> list[int]:
     """The ``levels`` largest window sizes that divide ``grid``, largest first."""
     divisors = [w for w in range(grid, 0, -1) if grid % w == 0]
     if not 1 <= levels <= len(divisors):
-        raise ValueError(f"a {grid}x{grid} grid allows 1..{len(divisors)} pyramid levels, not {levels}")
+        raise SettingsError(f"a {grid}x{grid} grid allows 1..{len(divisors)} pyramid levels, not {levels}")
     return divisors[:levels]
 
 

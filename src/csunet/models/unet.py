@@ -9,16 +9,12 @@ from __future__ import annotations
 import segmentation_models_pytorch as smp
 from torch import nn
 
+from csunet.models.encoders import check_cnn_encoder
 from csunet.models.registry import register_model
 
 
 def _smp_model(kind: type, num_classes: int, encoder: str) -> nn.Module:
-    try:
-        model = kind(encoder_name=encoder, encoder_weights=None, classes=num_classes)
-    except KeyError:
-        raise ValueError(
-            f"unknown CNN encoder {encoder!r}; see segmentation_models_pytorch's encoder list"
-        ) from None
+    model = kind(encoder_name=check_cnn_encoder(encoder), encoder_weights=None, classes=num_classes)
     model.encoder_name = encoder
     return model
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from skimage.measure import label, regionprops
 
+from csunet.errors import SettingsError
 from csunet.pretrain.collection import list_collection, output_path, read_image, write_png
 from csunet.pretrain.manifest import write_manifest
 
@@ -105,7 +106,7 @@ def clean_image(image: np.ndarray, source: str = "", crop: tuple[int, int, int, 
         crop = tuple(cut)
     top, bottom, left, right = crop
     if top + bottom >= height or left + right >= width:
-        raise ValueError(
+        raise SettingsError(
             f"{source}: removing {crop} (top, bottom, left, right) would leave nothing of {width}x{height}"
         )
     report.crop = tuple(int(c) for c in crop)

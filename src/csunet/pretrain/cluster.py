@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from csunet.errors import SettingsError
 from csunet.pretrain.collection import list_collection, read_image
 from csunet.render import to_rgb8
-from csunet.train.augment import IMAGENET_MEAN, IMAGENET_STD
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 FEATURE_SIZE = 224
@@ -79,7 +80,7 @@ def choose_clusters(
     data = StandardScaler().fit_transform(vectors)
     candidates = [k] if k else [c for c in k_values if 2 <= c < len(data)]
     if not candidates:
-        raise ValueError(f"{len(data)} images are too few to cluster into {k or k_values} groups")
+        raise SettingsError(f"{len(data)} images are too few to cluster into {k or k_values} groups")
     scores, best = {}, None
     for count in candidates:
         labels = KMeans(n_clusters=count, n_init=10, random_state=seed).fit_predict(data)

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import albumentations as A
@@ -21,55 +20,34 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from csunet.data.errors import DataError
-from csunet.doctor import environment_report
+from csunet.data.transforms import normalize
 from csunet.models.swin import SwinEncoder, resolve_depths
 from csunet.pretrain.collection import list_collection, read_image
+from csunet.pretrain.config import PretrainConfig
 from csunet.pretrain.manifest import manifest_sha256
-from csunet.train.augment import normalize
+from csunet.runs import (
+    BEST,
+    LAST,
+    AtomicCheckpointIO,
+    best_and_last_checkpoints,
+    checkpoint_path,
+    record_start,
+    refuse_existing_run,
+    require_run,
+    timestamped_name,
+    write_json,
+)
 from csunet.train.history import EpochHistory
-from csunet.train.run import AtomicCheckpointIO, _write_json
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 ENCODER_FILE, SIDECAR_FILE = "encoder.safetensors", "encoder.json"
-
-
-@dataclass
-class PretrainConfig:
-    data: str = ""
-    depths: str = "intermediate"
-    res_mlp: bool = True
-    img_size: int = 224
-    window_size: int = 7
-    init: str | None = None
-    """Swin checkpoint to start from (file or catalogue name, e.g. swin_t.imagenet): ImageNet->MicroLite."""
-    epochs: int = 30
-    warmup_epochs: int = 5
-    lr: float = 5e-4
-    warmup_lr: float = 5e-7
-    min_lr: float = 5e-6
-    weight_decay: float = 0.05
-    batch_size: int = 128
-    micro_batch: int = 32
-    """Images per forward pass; gradients accumulate to ``batch_size``."""
-    patience: int = 5
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    max_minutes: float | None = None
-    seed: int = 0
-    workers: int = 0
-    accelerator: str = "auto"
-    devices: str = "auto"
-    strategy: str = "auto"
-    precision: str = "32-true"
-    out: str = "runs"
-    name: str | None = None
 
 
 class SwinClassifier(nn.Module):
@@ -208,13 +186,9 @@ def pretrain(
     train_items, val_items, test_items = split_items(
         indexed, config.val_fraction, config.test_fraction, config.seed
     )
-    run_dir = (
-        Path(run_dir)
-        if run_dir
-        else Path(config.out) / (config.name or f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}")
-    )
-    if not resume and (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; continue it with --resume or choose another --name")
+    run_dir = Path(run_dir) if run_dir else Path(config.out) / (config.name or timestamped_name("pretrain"))
+    if not resume:
+        refuse_existing_run(run_dir)
     L.seed_everything(config.seed, workers=True, verbose=False)
     train_tf, eval_tf = pretrain_transforms(config.img_size)
     micro = min(config.micro_batch, config.batch_size)
@@ -225,7 +199,7 @@ def pretrain(
                           drop_last=shuffle and len(items) > micro)  # fmt: skip
 
     module = PretrainModule(dataclasses.asdict(config), classes)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = checkpoint_path(run_dir, LAST)
     resuming_from = last if resume and last.exists() else None
     if config.init and resuming_from is None:
         from csunet.weights import resolve
@@ -234,7 +208,7 @@ def pretrain(
         print(load_swin(module.model, resolve(config.init, progress)))
     trainer = L.Trainer(
         max_epochs=config.epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+        max_time={"minutes": config.max_minutes} if config.max_minutes is not None else None,
         accumulate_grad_batches=math.ceil(config.batch_size / micro),
         accelerator=config.accelerator,
         devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
@@ -245,18 +219,7 @@ def pretrain(
                 run_dir, {"loss.png": ("train_loss", "val_loss"), "accuracy.png": ("val_top1", "val_top5")}
             ),
             EarlyStopping(monitor="val_top1", mode="max", patience=config.patience),
-            ModelCheckpoint(
-                dirpath=run_dir / "checkpoints",
-                filename="best",
-                monitor="val_top1",
-                mode="max",
-                save_top_k=1,
-                save_weights_only=True,
-                enable_version_counter=False,
-            ),
-            ModelCheckpoint(
-                dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False
-            ),
+            *best_and_last_checkpoints(run_dir, "val_top1"),
         ],  # fmt: skip
         logger=False,
         plugins=[AtomicCheckpointIO()],
@@ -266,14 +229,12 @@ def pretrain(
         enable_model_summary=False,
     )
     if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
-        _write_json(run_dir / "environment.json", environment_report())
+        record_start(run_dir, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
     trainer.fit(module, loader(train_items, train_tf, True), loader(val_items, eval_tf, False),
                 ckpt_path=resuming_from, weights_only=True)  # fmt: skip
     if not trainer.is_global_zero:
         return {}
-    best = run_dir / "checkpoints" / "best.ckpt"
+    best = checkpoint_path(run_dir, BEST)
     module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
     test = {}
     if test_items:
@@ -295,13 +256,10 @@ def pretrain(
     summary = {"run_dir": str(run_dir), "encoder": str(encoder), "images": {"train": len(train_items),
                "val": len(val_items), "test": len(test_items)}, "wall_seconds": round(time.monotonic() - started, 1),
                **sidecar}  # fmt: skip
-    _write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / "summary.json", summary)
     return summary
 
 
 def resume_pretraining(run_dir: str | Path, progress: bool = True) -> dict:
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir}: no config.yaml, so not a pretraining run folder to resume")
-    config = PretrainConfig(**yaml.safe_load((run_dir / "config.yaml").read_text()))
-    return pretrain(config, run_dir, resume=True, progress=progress)
+    config = PretrainConfig(**yaml.safe_load(require_run(Path(run_dir), "pretraining run folder").read_text()))
+    return pretrain(config, Path(run_dir), resume=True, progress=progress)

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from csunet.train.augment import PRESETS
+from csunet.data.transforms import PRESETS
+from csunet.errors import SettingsError, check_range
+from csunet.inference import MAX_OVERLAP
+from csunet.models.registry import resolved_settings
 from csunet.train.losses import LOSSES
 
 
@@ -21,57 +24,90 @@ class TrainConfig:
     data: str = "sample"
     """Built-in task name (``super-1``), ``sample``, or a dataset description YAML."""
     data_root: str | None = None
+    """NASA benchmark folder (Super1..4, EBC1..3); default $CSUNET_DATA."""
     model: str = "cs_unet"
-    model_settings: dict = field(
-        default_factory=lambda: {"encoder": "resnet50", "depths": "intermediate", "window_size": 8}
-    )
+    """Architecture from `csunet models`."""
+    model_settings: dict = field(default_factory=dict)
+    """Settings of the architecture (``encoder``, ``depths``, ``window_size``, ...); the rest are its defaults
+    (``csunet models``). A name the architecture does not take is an error."""
     tile_size: int = 512
     """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size)."""
     swin_weights: str | None = None
+    """Swin checkpoint file or catalogue name."""
     cnn_weights: str | None = None
+    """CNN encoder weights: imagenet, micronet, image-micronet, or a file."""
     augment: str = "auto"
     """``super``, ``ebc``, ``default``, or ``auto`` (from the task name)."""
     loss: str = "bce-dice"
+    """bce-dice (the paper's), ce, focal or tversky."""
     class_weights: str | list[float] | None = None
     """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
     lr: float = 2e-4
+    """Stage-1 learning rate (Adam)."""
     fine_tune_lr: float = 1e-5
+    """Stage-2 learning rate after reloading the best weights."""
     patience: int = 30
     """Validation rounds without improvement before fine-tuning starts, and again before training stops."""
     max_epochs: int = 1000
+    """Cap on epochs."""
     max_minutes: float | None = None
+    """Cap on training wall time (default: none)."""
     batch_size: int = 4
+    """Crops per step (and tiles per inference batch)."""
     crops_per_epoch: int | None = None
     """Random crops drawn per epoch; default: one per training image."""
     val_split: str = "val"
+    """Split that validates (chooses the best checkpoint and drives the schedule)."""
     val_fraction: float = 0.2
-    """For a description with a single split ``all``: the share of images held out for validation."""
+    """For data given as one folder pair: the share of images held out for validation."""
+    test_fraction: float = 0.2
+    """For data given as one folder pair: the share of images held out for the final test (0: none)."""
     val_overlap: float = 0.25
+    """Tile overlap when validating whole images."""
     workers: int | None = None
+    """DataLoader workers (default: 0 on CPU, up to 8 on GPU)."""
     seed: int = 0
+    """Random seed."""
     deterministic: bool = False
+    """Deterministic algorithms (slower)."""
     accelerator: str = "auto"
+    """Lightning accelerator: auto, cpu, gpu."""
     devices: str = "auto"
+    """Lightning devices: auto, a count, or a list."""
     num_nodes: int = 1
+    """Machines taking part."""
     strategy: str = "auto"
+    """Lightning strategy: auto, ddp, ..."""
     precision: str = "32-true"
+    """Lightning precision: 32-true, bf16-mixed, 16-mixed."""
     compile: bool = False
     """torch.compile the training forward pass: 1.5x the steps per second on an H200 with bf16 after about two
     minutes of compiling; no gain on a small CPU (benchmarks/results)."""
     out: str = "runs"
+    """Folder of run folders."""
     name: str | None = None
+    """Run folder name (default: made from data, model and time)."""
 
     def __post_init__(self) -> None:
         if self.augment not in (*PRESETS, "auto"):
-            raise ValueError(
+            raise SettingsError(
                 f"unknown augmentation preset {self.augment!r}; choose from auto, {', '.join(PRESETS)}"
             )
+        resolved_settings(self.model, self.model_settings)  # unknown model or setting names: an error now
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
-        if self.patience < 1:
-            raise ValueError("patience must be at least 1 validation round")
-        if not 0 <= self.val_overlap < 1:
-            raise ValueError("val_overlap must be in [0, 1)")
+            raise SettingsError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        owner = "training setting"
+        for name in ("patience", "max_epochs", "batch_size", "num_nodes"):
+            check_range(owner, name, getattr(self, name), 1)
+        check_range(owner, "crops_per_epoch", self.crops_per_epoch, 1, optional=True)
+        check_range(owner, "workers", self.workers, 0, optional=True)
+        check_range(owner, "tile_size", self.tile_size, 32)
+        check_range(owner, "max_minutes", self.max_minutes, 0, low_open=True, optional=True)
+        check_range(owner, "lr", self.lr, 0)
+        check_range(owner, "fine_tune_lr", self.fine_tune_lr, 0)
+        check_range(owner, "val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
+        check_range(owner, "test_fraction", self.test_fraction, 0, 1, high_open=True)
+        check_range(owner, "val_overlap", self.val_overlap, 0, MAX_OVERLAP)
 
     def resolved_preset(self) -> str:
         if self.augment != "auto":
@@ -83,16 +119,30 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+    def unknown_settings(cls, data: dict) -> str | None:
+        """A sentence naming the keys of ``data`` that are no training setting, or None when there are none."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(key) for key in set(data) - set(known))
+        if not unknown:
+            return None
+        return f"unknown training settings {', '.join(unknown)}; the settings are {', '.join(known)}"
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "training configuration") -> TrainConfig:
+        if not isinstance(data, dict):
+            raise SettingsError(f"{source}: expected a mapping of training settings, not {data!r}")
+        problem = cls.unknown_settings(data)
+        if problem:
+            raise SettingsError(f"{source}: {problem}")
         return cls(**data)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: not valid YAML ({exc})") from None
+        return cls.from_dict(data, str(path))
 
     def dump(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

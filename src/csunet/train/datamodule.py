@@ -8,12 +8,11 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from csunet.data import DataError, DatasetDescription, SegmentationDataset
-from csunet.train.augment import eval_transform, train_transform
-
-SINGLE_SPLIT = "all"
+from csunet.data.transforms import eval_transform
+from csunet.train.augment import train_transform
 
 
 class CropsPerEpoch(Dataset):
@@ -30,15 +29,6 @@ class CropsPerEpoch(Dataset):
         return self.dataset[index % len(self.dataset)]
 
 
-def holdout_indices(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, validation) indices of a single-split dataset; at least one image on each side."""
-    if count < 2:
-        raise DataError(f"a single split needs at least 2 images to hold one out for validation, it has {count}")
-    order = np.random.default_rng(seed).permutation(count).tolist()
-    held = min(count - 1, max(1, round(count * fraction)))
-    return sorted(order[held:]), sorted(order[:held])
-
-
 class SegmentationDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -48,20 +38,13 @@ class SegmentationDataModule(L.LightningDataModule):
         batch_size: int,
         crops_per_epoch: int | None = None,
         val_split: str = "val",
-        val_fraction: float = 0.2,
-        seed: int = 0,
         workers: int | None = None,
     ) -> None:
+        """``description`` has a ``train`` split (a single folder pair is divided first: ``csunet.data.hold_out``)."""
         super().__init__()
         self.description = description
         self.tile_size, self.preset, self.batch_size = tile_size, preset, batch_size
-        self.crops_per_epoch, self.val_split, self.val_fraction, self.seed = (
-            crops_per_epoch,
-            val_split,
-            val_fraction,
-            seed,
-        )
-        self.workers = workers
+        self.crops_per_epoch, self.val_split, self.workers = crops_per_epoch, val_split, workers
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
@@ -75,14 +58,7 @@ class SegmentationDataModule(L.LightningDataModule):
                     f"{self.description.name}: no validation split {self.val_split!r}; it has {sorted(splits)}"
                 )
             return train, SegmentationDataset(self.description, self.val_split, val_tf)
-        if SINGLE_SPLIT in splits:
-            train = SegmentationDataset(self.description, SINGLE_SPLIT, train_tf)
-            val = SegmentationDataset(self.description, SINGLE_SPLIT, val_tf)
-            train_idx, val_idx = holdout_indices(len(train), self.val_fraction, self.seed)
-            return Subset(train, train_idx), Subset(val, val_idx)
-        raise DataError(
-            f"{self.description.name}: needs a 'train' split (or one folder pair); it has {sorted(splits)}"
-        )
+        raise DataError(f"{self.description.name}: needs a 'train' split; it has {sorted(splits)}")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -93,10 +69,7 @@ class SegmentationDataModule(L.LightningDataModule):
     def train_masks(self) -> list[np.ndarray]:
         """Decoded masks of the training images (for class weights)."""
         self.setup()
-        base = self.train_images
-        if isinstance(base, Subset):
-            return [base.dataset.load(i)[1] for i in base.indices]
-        return [base.load(i)[1] for i in range(len(base))]
+        return [self.train_images.load(i)[1] for i in range(len(self.train_images))]
 
     def _workers(self) -> int:
         if self.workers is not None:

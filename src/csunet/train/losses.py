@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from csunet.data.masks import IGNORE_INDEX
+from csunet.errors import SettingsError
 from csunet.metrics import one_hot_target
 
 LOSSES = ("bce-dice", "ce", "focal", "tversky")
@@ -106,10 +107,12 @@ class TverskyLoss(_WeightedLoss):
 
 def build_loss(name: str, class_weights: Sequence[float] | None = None) -> nn.Module:
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+        raise SettingsError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     if name == "bce-dice":
         if class_weights is not None:
-            raise ValueError("the paper's bce-dice loss takes no class weights; use --loss ce, focal or tversky")
+            raise SettingsError(
+                "the paper's bce-dice loss takes no class weights; use --loss ce, focal or tversky"
+            )
         return BCEDiceLoss()
     return {"ce": CrossEntropyLoss, "focal": FocalLoss, "tversky": TverskyLoss}[name](class_weights)
 
@@ -130,7 +133,7 @@ def median_frequency_weights(frequencies: np.ndarray) -> list[float]:
     """
     present = frequencies > 0
     if not present.any():
-        raise ValueError("the training masks contain no labelled pixels")
+        raise SettingsError("the training masks contain no labelled pixels")
     median = float(np.median(frequencies[present]))
     weights = np.where(present, median / np.where(present, frequencies, 1), 0.0)
     weights[~present] = weights[present].max()

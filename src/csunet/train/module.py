@@ -1,76 +1,19 @@
-"""The LightningModule that trains any registry model, and the metrics it keeps.
-
-Metrics are torchmetrics ``Metric`` objects, so with several processes (DDP) their states are summed over all of
-them before a value is computed: every process reports the same, correct number.
-"""
+"""The LightningModule that trains any registry model (metrics: :mod:`csunet.metrics`)."""
 
 from __future__ import annotations
 
 import lightning as L
 import torch
-from torchmetrics import Metric
 
+from csunet.errors import CsunetError
 from csunet.inference import sliding_window_logits
-from csunet.metrics import (
-    confusion_matrix,
-    mean_iou_without_background,
-    nasa_iou,
-    per_class_iou,
-    predicted_classes,
-)
-from csunet.models.summary import create_from_settings
+from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary
+from csunet.models.registry import create_model
 from csunet.train.losses import build_loss
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(CsunetError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class NasaIoU(Metric):
-    """Mean over images of NASA's pooled IoU (see :func:`csunet.metrics.nasa_iou`)."""
-
-    full_state_update = False
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("images", torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        values = nasa_iou(logits, target)
-        self.total += values.sum().double()
-        self.images += values.numel()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.images.clamp_min(1)
-
-
-class ConfusionMatrix(Metric):
-    """(K, K) pixel counts, rows = truth, columns = prediction; ignored pixels left out."""
-
-    full_state_update = False
-
-    def __init__(self, num_classes: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
-        self.add_state("counts", torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        self.counts += confusion_matrix(predicted_classes(logits), target, self.num_classes)
-
-    def compute(self) -> torch.Tensor:
-        return self.counts
-
-
-def iou_summary(nasa: float, confusion: torch.Tensor, classes: list[str]) -> dict:
-    """The metrics we report, as plain numbers: NASA IoU, per-class IoU, mean IoU without background."""
-    per_class = per_class_iou(confusion)
-    return {
-        "nasa_iou": float(nasa),
-        "miou_without_background": mean_iou_without_background(confusion),
-        "per_class_iou": {name: float(value) for name, value in zip(classes, per_class)},
-        "confusion": confusion.tolist(),
-    }
 
 
 NONFINITE_CHECK_EVERY = 25
@@ -89,13 +32,13 @@ class SegmentationModule(L.LightningModule):
         self.save_hyperparameters()
         self.config, self.meta = config, meta
         self.classes: list[str] = meta["classes"]
-        self.model = create_from_settings(
-            meta["model"], num_classes=meta["out_channels"], **meta["model_settings"]
-        ).to(memory_format=torch.channels_last)  # faster CNN convolutions; the Swin branch is unaffected
+        self.model = create_model(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"]).to(
+            memory_format=torch.channels_last
+        )  # faster CNN convolutions; the Swin branch is unaffected
         # a compiled bound method, not a module attribute: the state dict keeps its plain key names
         self._compiled_forward = torch.compile(self.model.forward) if config.get("compile") else None
         self.loss = build_loss(config["loss"], class_weights)
-        self.val_iou = NasaIoU()
+        self.val_iou = NasaIoU(meta["activation"])
         self.val_confusion = ConfusionMatrix(len(self.classes))
         self.last_val_confusion: torch.Tensor | None = None
         # losses since the last look for NaN/inf, left on the device: looking every step would sync the host
@@ -127,7 +70,8 @@ class SegmentationModule(L.LightningModule):
             step = self.global_step - len(losses) + bad[0]  # global_step already counts this batch's step
             raise TrainingDiverged(
                 f"the training loss became {losses[bad[0]].item()} at epoch {self.current_epoch}, step {step}; "
-                "training stopped and the last good checkpoint is kept (try a lower --lr)"
+                "training stopped and the last good checkpoint is kept. Usual causes: a learning rate too high "
+                "for this model (try a lower --lr), or NaN/infinite values in data passed in from Python"
             )
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -141,7 +85,12 @@ class SegmentationModule(L.LightningModule):
             self.val_confusion.update(logits, mask[None])
 
     def on_validation_epoch_end(self) -> None:
-        summary = iou_summary(self.val_iou.compute(), self.val_confusion.compute().cpu(), self.classes)
+        summary = iou_summary(
+            self.val_iou.compute(),
+            self.val_confusion.compute().cpu(),
+            self.classes,
+            self.meta.get("background", 0),
+        )
         self.last_val_confusion = torch.tensor(summary["confusion"])
         self.val_iou.reset()
         self.val_confusion.reset()

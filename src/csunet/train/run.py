@@ -9,40 +9,50 @@ Run folder::
     checkpoints/         best.ckpt (highest validation IoU) and last.ckpt, written atomically
     test_metrics.json    the best checkpoint on the test split (when the data has one)
     summary.json         what happened: epochs, stages, wall time, best validation IoU, test IoU
+    holdout.json         for data given as one folder pair: the images of each split drawn from it
     tensorboard/         when TensorBoard is installed
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
 import time
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 import lightning as L
-import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from csunet.data import DataError, DatasetDescription, load_description
-from csunet.doctor import environment_report
-from csunet.models.summary import resolved_settings
-from csunet.train.augment import IMAGENET_MEAN, IMAGENET_STD
+from csunet.data.holdout import held_out_names, hold_out
+from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from csunet.errors import SettingsError
+from csunet.evaluate import evaluate
+from csunet.models.registry import resolved_settings
+from csunet.runs import (
+    BEST,
+    LAST,
+    AtomicCheckpointIO,
+    best_and_last_checkpoints,
+    checkpoint_path,
+    record_start,
+    refuse_existing_run,
+    require_run,
+    timestamped_name,
+    write_json,
+)
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SegmentationDataModule
 from csunet.train.history import EpochHistory
 from csunet.train.losses import ACTIVATIONS, class_frequencies, median_frequency_weights
 from csunet.train.module import SegmentationModule
 from csunet.train.schedule import TwoStageSchedule
-from csunet.utils import atomic_write_bytes, atomic_write_text, keep_freed_memory
+from csunet.utils import keep_freed_memory, writable_folder
 
-BEST, LAST = "best.ckpt", "last.ckpt"
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
+HOLDOUT_FILE = "holdout.json"
+"""The image names of each split drawn from data given as one folder pair."""
 
 
 class _DropAdvertisement(logging.Filter):
@@ -54,27 +64,13 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvert
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints go to a temporary file renamed into place: an interrupted save never damages the old one."""
-
-    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        atomic_write_bytes(Path(path), buffer.getvalue())
-
-
 class NeverPredictedWarning(UserWarning):
     """A class present in the validation masks was never predicted."""
 
 
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
 def default_run_name(config: TrainConfig) -> str:
-    encoder = config.model_settings.get("encoder")
-    parts = [Path(config.data).stem, config.model] + ([encoder] if encoder else [])
-    return "-".join(parts + [datetime.now().strftime("%Y%m%d-%H%M%S")])
+    encoder = resolved_settings(config.model, config.model_settings).get("encoder")
+    return timestamped_name(Path(config.data).stem, config.model, *([encoder] if encoder else []))
 
 
 def output_channels(num_classes: int, loss: str) -> int:
@@ -85,7 +81,9 @@ def output_channels(num_classes: int, loss: str) -> int:
 
 def model_meta(config: TrainConfig, description) -> dict:
     """What the checkpoint needs to rebuild and use the model on its own."""
-    settings = resolved_settings(config.model, {**config.model_settings, "img_size": config.tile_size})
+    settings = resolved_settings(config.model, config.model_settings)
+    if "img_size" in settings:  # models whose token grids are fixed at build time take the tile size
+        settings["img_size"] = config.tile_size
     return {
         "format": 1,
         "model": config.model,
@@ -99,6 +97,7 @@ def model_meta(config: TrainConfig, description) -> dict:
         "activation": ACTIVATIONS[config.loss],
         "augment": config.resolved_preset(),
         "pixel_size_um": description.pixel_size_um,
+        "background": description.background,
         "recipe": config.to_dict(),
     }
 
@@ -110,7 +109,7 @@ def resolve_class_weights(config: TrainConfig, datamodule: SegmentationDataModul
         return median_frequency_weights(class_frequencies(datamodule.train_masks(), num_classes))
     weights = [float(w) for w in config.class_weights]
     if len(weights) != num_classes:
-        raise ValueError(f"{len(weights)} class weights given for {num_classes} classes")
+        raise SettingsError(f"{len(weights)} class weights given for {num_classes} classes")
     return weights
 
 
@@ -136,7 +135,9 @@ def _agreed_run_dir(config: TrainConfig, run_dir: str | Path | None) -> Path:
     through the environment (a time-stamped default name would otherwise differ between them)."""
     if run_dir is None and config.name is None and rank_zero_only.rank != 0:
         if RUN_DIR_ENV not in os.environ:
-            raise ValueError("runs over several machines need a --name, so that every process writes one folder")
+            raise SettingsError(
+                "runs over several machines need a --name, so that every process writes one folder"
+            )
         return Path(os.environ[RUN_DIR_ENV])
     run_dir = Path(run_dir) if run_dir else Path(config.out) / (config.name or default_run_name(config))
     os.environ[RUN_DIR_ENV] = str(run_dir)
@@ -154,11 +155,13 @@ def train(
     started = time.monotonic()
     keep_freed_memory()
     run_dir = _agreed_run_dir(config, run_dir)
-    if rank_zero_only.rank == 0 and not resume and (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; continue it with --resume or choose another --name")
-    checkpoints = run_dir / "checkpoints"
-    last = checkpoints / LAST
-    description = load_description(config.data, config.data_root)
+    if rank_zero_only.rank == 0 and not resume:
+        refuse_existing_run(run_dir)
+        writable_folder(run_dir, "run folder")
+    last = checkpoint_path(run_dir, LAST)
+    description = hold_out(
+        load_description(config.data, config.data_root), config.val_fraction, config.test_fraction, config.seed
+    )
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = SegmentationDataModule(
         description,
@@ -167,8 +170,6 @@ def train(
         config.batch_size,
         config.crops_per_epoch,
         config.val_split,
-        config.val_fraction,
-        config.seed,
         config.workers,
     )
     meta = model_meta(config, description)
@@ -178,7 +179,7 @@ def train(
 
     trainer = L.Trainer(
         max_epochs=config.max_epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+        max_time={"minutes": config.max_minutes} if config.max_minutes is not None else None,
         accelerator=config.accelerator,
         devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
         num_nodes=config.num_nodes,
@@ -188,24 +189,7 @@ def train(
         callbacks=[
             EpochHistory(run_dir),
             TwoStageSchedule(config.patience, config.fine_tune_lr),
-            # best: weights only (what evaluation and fine-tuning need); last: everything a resume needs
-            ModelCheckpoint(
-                dirpath=checkpoints,
-                filename=Path(BEST).stem,
-                monitor="val_iou",
-                mode="max",
-                save_top_k=1,
-                save_weights_only=True,
-                enable_version_counter=False,
-                save_on_train_epoch_end=True,
-            ),
-            ModelCheckpoint(
-                dirpath=checkpoints,
-                filename=Path(LAST).stem,
-                save_top_k=1,
-                enable_version_counter=False,
-                save_on_train_epoch_end=True,
-            ),
+            *best_and_last_checkpoints(run_dir, "val_iou", on_train_epoch_end=True),
         ],
         logger=_tensorboard(run_dir),
         plugins=[AtomicCheckpointIO()],
@@ -216,9 +200,9 @@ def train(
         log_every_n_steps=1,
     )
     if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", config.dump())
-        _write_json(run_dir / "environment.json", environment_report())
+        record_start(run_dir, config.dump())
+        if held_out_names(description):
+            write_json(run_dir / HOLDOUT_FILE, held_out_names(description))
     if resuming_from is None and (config.swin_weights or config.cnn_weights):
         from csunet.weights import load_pretrained
 
@@ -226,7 +210,7 @@ def train(
             module.model, swin=config.swin_weights, cnn=config.cnn_weights, progress=progress
         )
         if trainer.is_global_zero:
-            _write_json(run_dir / "weights_report.json", {"reports": [r.to_dict() for r in reports]})
+            write_json(run_dir / "weights_report.json", {"reports": [r.to_dict() for r in reports]})
             for report in reports:
                 print(report)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resuming_from, weights_only=True)
@@ -253,10 +237,8 @@ def _finish(
     started: float,
     progress: bool,
 ) -> dict:
-    from csunet.evaluate import evaluate
-
     schedule = next(c for c in trainer.callbacks if isinstance(c, TwoStageSchedule))
-    best = run_dir / "checkpoints" / BEST
+    best = checkpoint_path(run_dir, BEST)
     summary = {
         "run_dir": str(run_dir),
         "best_checkpoint": str(best) if best.exists() else None,
@@ -265,6 +247,7 @@ def _finish(
         "steps": trainer.global_step,
         "stage": schedule.stage,
         "fine_tuning_from_epoch": schedule.switched_at_epoch,
+        "fine_tuning_reloaded_best": schedule.reloaded_best,
         "stopped_by": "patience"
         if schedule.stage == 2 and schedule.wait >= config.patience
         else "epoch or time cap",
@@ -278,17 +261,15 @@ def _finish(
             )
         except DataError as exc:
             test = {"error": str(exc)}
-        _write_json(run_dir / "test_metrics.json", test)
+            summary["test_error"] = str(exc)
+        write_json(run_dir / "test_metrics.json", test)
         summary["test"] = {
             k: test[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou") if k in test
         }
-    _write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / "summary.json", summary)
     return summary
 
 
 def resume(run_dir: str | Path, progress: bool = True) -> dict:
     """Continue the run in ``run_dir`` with the configuration it was started with."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir}: no config.yaml, so not a run folder to resume")
-    return train(TrainConfig.load(run_dir / "config.yaml"), run_dir, resume=True, progress=progress)
+    return train(TrainConfig.load(require_run(Path(run_dir))), Path(run_dir), resume=True, progress=progress)

@@ -7,6 +7,8 @@ cleared) until ``patience`` more rounds pass without improvement.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
@@ -18,6 +20,8 @@ class TwoStageSchedule(L.Callback):
         self.stage, self.best, self.wait = 1, float("-inf"), 0
         self.switched_at_epoch: int | None = None
         self._validated_epoch: int | None = None
+        self.reloaded_best: bool | None = None
+        """Whether stage 2 started from the reloaded best checkpoint (None while in stage 1)."""
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._validated_epoch = trainer.current_epoch
@@ -45,7 +49,8 @@ class TwoStageSchedule(L.Callback):
         best_path = next(
             (c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor == self.monitor), ""
         )
-        if best_path:
+        reloaded = bool(best_path) and Path(best_path).is_file()
+        if reloaded:
             state = torch.load(best_path, map_location=module.device, weights_only=True)["state_dict"]
             module.load_state_dict(state)
         for optimizer in trainer.optimizers:
@@ -54,9 +59,14 @@ class TwoStageSchedule(L.Callback):
                 group["lr"] = self.fine_tune_lr
         self.stage, self.wait = 2, 0
         self.switched_at_epoch = trainer.current_epoch
+        self.reloaded_best = reloaded
+        what = (
+            f"reloaded the best weights ({self.monitor} {self.best:.4f}) and continue"
+            if reloaded
+            else "no best checkpoint was written to reload, so training continues from the current weights"
+        )
         rank_zero_info(
-            f"{self.monitor} has not improved for {self.patience} rounds: reloaded the best weights "
-            f"({self.monitor} {self.best:.4f}) and continue at lr {self.fine_tune_lr}"
+            f"{self.monitor} has not improved for {self.patience} rounds: {what} at lr {self.fine_tune_lr}"
         )
 
     def state_dict(self) -> dict:

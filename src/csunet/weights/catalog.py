@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from csunet.errors import SettingsError
+
 NASA_URL = "https://nasa-public-data.s3.amazonaws.com/microscopy_segmentation_models/{file}"
 
 # Encoders NASA pretrained on MicroNet that segmentation_models_pytorch also builds.
@@ -37,7 +39,7 @@ class WeightSource:
 def nasa_file_name(encoder: str, source: str) -> str:
     """NASA's file name, with its two irregular names (resnet50/micronet is v1.1, resnext101_32x8d is resnext101)."""
     if source not in _NASA_TAGS:
-        raise ValueError(f"unknown NASA weights {source!r}; choose from {sorted(_NASA_TAGS)}")
+        raise SettingsError(f"unknown NASA weights {source!r}; choose from {sorted(_NASA_TAGS)}")
     tag = _NASA_TAGS[source]
     stem = "resnext101" if encoder == "resnext101_32x8d" and source == "micronet" else encoder
     version = "v1.1" if encoder == "resnet50" and source == "micronet" else "v1.0"
@@ -46,9 +48,11 @@ def nasa_file_name(encoder: str, source: str) -> str:
 
 def cnn_source(encoder: str, source: str) -> WeightSource:
     if source == "imagenet":
-        raise ValueError("ImageNet CNN weights come through segmentation_models_pytorch (use load_cnn_imagenet)")
+        raise SettingsError(
+            "ImageNet CNN weights come through segmentation_models_pytorch (use load_cnn_imagenet)"
+        )
     if encoder not in NASA_ENCODERS:
-        raise ValueError(
+        raise SettingsError(
             f"NASA published no MicroNet weights for {encoder!r}; encoders with them: {', '.join(NASA_ENCODERS)}"
         )
     filename = nasa_file_name(encoder, source)
@@ -78,5 +82,5 @@ def find_source(name: str) -> WeightSource:
         return SWIN_SOURCES[name]
     encoder, _, source = name.rpartition(".")
     if not encoder:
-        raise ValueError(f"unknown weights {name!r}; names look like 'resnet50.micronet' or 'swin_t.imagenet'")
+        raise SettingsError(f"unknown weights {name!r}; names look like 'resnet50.micronet' or 'swin_t.imagenet'")
     return cnn_source(encoder, source)

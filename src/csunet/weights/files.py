@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
+from csunet.errors import CsunetError
 from csunet.utils import cache_dir
 
 
-class WeightsError(RuntimeError):
+class WeightsError(CsunetError, RuntimeError):
     """A checkpoint that cannot be used (the message says which file and why)."""
 
 

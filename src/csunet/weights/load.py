@@ -18,7 +18,9 @@ from timm.layers import resize_rel_pos_bias_table
 from torch import nn
 
 from csunet.models.swin import DECODER_LEVELS
-from csunet.weights.files import WeightsError, read_state_dict
+from csunet.weights.catalog import CNN_SOURCES, cnn_source
+from csunet.weights.files import WeightsError, read_state_dict, sha256_of
+from csunet.weights.store import fetch, resolve
 
 _STATE_FILE = str | os.PathLike | dict
 
@@ -245,3 +247,56 @@ def load_cnn_imagenet(model: nn.Module, encoder_name: str) -> LoadReport:
             "without internet, import an smp encoder state dict with `csunet weights import`"
         ) from exc
     return load_cnn(model, reference.state_dict(), source=f"smp {encoder_name} imagenet")
+
+
+def detect_format(state: dict[str, torch.Tensor]) -> str:
+    microsoft_head = "head.weight" in state and "patch_embed.proj.weight" in state
+    if "layers.0.downsample.reduction.weight" in state or microsoft_head:
+        return "swin (Microsoft)"
+    if "patch_embed.proj.weight" in swin_filter(state):
+        return "swin (timm)"
+    return "cnn / other state dict"
+
+
+def inspect_file(path: str | os.PathLike) -> dict:
+    """What a checkpoint holds: format, tensor and parameter counts, dtypes, top-level groups, SHA-256."""
+    state = read_state_dict(path)
+    groups: dict[str, int] = {}
+    for key, value in state.items():
+        top = key.split(".")[0]
+        groups[top] = groups.get(top, 0) + value.numel()
+    return {
+        "path": str(path),
+        "format": detect_format(state),
+        "tensors": len(state),
+        "parameters": int(sum(v.numel() for v in state.values())),
+        "dtypes": sorted({str(v.dtype).replace("torch.", "") for v in state.values()}),
+        "groups": groups,
+        "sha256": sha256_of(path),
+    }
+
+
+def load_pretrained(
+    model: nn.Module,
+    swin: str | os.PathLike | None = None,
+    cnn: str | os.PathLike | None = None,
+    encoder_name: str | None = None,
+    progress: bool = True,
+) -> list[LoadReport]:
+    """Load Swin and/or CNN weights into a registry model and return the reports.
+
+    ``swin``: a file or a catalogue name (``swin_t.imagenet``). ``cnn``: ``imagenet`` (through smp),
+    ``micronet`` / ``image-micronet`` (NASA, for ``encoder_name``), or a file.
+    """
+    reports = []
+    if swin is not None:
+        reports.append(load_swin(model, resolve(swin, progress)))
+    if cnn is not None:
+        encoder_name = encoder_name or getattr(model, "encoder_name", None)
+        if cnn == "imagenet":
+            reports.append(load_cnn_imagenet(model, encoder_name))
+        elif cnn in CNN_SOURCES:
+            reports.append(load_cnn(model, fetch(cnn_source(encoder_name, cnn).name, progress)))
+        else:
+            reports.append(load_cnn(model, resolve(cnn, progress)))
+    return reports

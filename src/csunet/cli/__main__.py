@@ -1,0 +1,3 @@
+from csunet.cli import app
+
+app()

@@ -1,0 +1,259 @@
+"""Verbs that train and apply models: train, evaluate, predict, export, pretrain, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from csunet.cli.apps import app
+from csunet.cli.common import (
+    DataRoot,
+    JsonFlag,
+    ResumeOption,
+    console,
+    fail,
+    given,
+    print_json,
+    say,
+    with_config_options,
+)
+from csunet.cli.data import print_dataset_info
+from csunet.cli.results import show_measurements
+from csunet.pretrain.config import PretrainConfig
+from csunet.train.config import TrainConfig
+
+TaskOption = Annotated[str | None, typer.Option("--task", help="Built-in task (super-1 .. ebc-3) or 'sample'.")]
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="Dataset description YAML (see `csunet data init`).")
+]
+
+
+def _data_spec(task: str | None, data: Path | None, required: bool = True) -> str | None:
+    if task and data:
+        fail("give --task or --data, not both")
+    if required and not (task or data):
+        fail("say what to train on: --task super-1 (or sample) or --data DESCRIPTION.yaml")
+    return task or (str(data) if data else None)
+
+
+def print_metrics(result: dict, title: str) -> None:
+    """The metrics table of an evaluation (NASA IoU, mIoU, per-class IoU) and its per-image values."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("NASA IoU (pooled, mean over images)", f"{result['nasa_iou']:.4f}")
+    table.add_row("mean IoU without background", f"{result['miou_without_background']:.4f}")
+    for name, value in result["per_class_iou"].items():
+        table.add_row(f"IoU {name}", f"{value:.4f}")
+    console.print(table)
+    for row in result.get("per_image", []):
+        say(f"  {row['image']}: NASA IoU {row['nasa_iou']:.4f}")
+
+
+def _class_weights(text: str | None):
+    if text is None or text in ("none", "auto"):
+        return None if text in (None, "none") else "auto"
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        fail(f"--class-weights takes none, auto or numbers separated by commas, not {text!r}")
+
+
+EncoderOption = Annotated[str | None, typer.Option(help="CNN encoder (smp name); default: the model's.")]
+DepthsOption = Annotated[str | None, typer.Option(help="Swin depths: original or intermediate.")]
+WindowOption = Annotated[int | None, typer.Option(help="Swin window size (8 for 512 tiles, 7 for 224).")]
+EmbedDimOption = Annotated[int | None, typer.Option(help="Swin width (96 = Swin-T; smaller for quick models).")]
+
+
+@app.command()
+@with_config_options(TrainConfig, skip=("data", "data_root", "model_settings", "class_weights"))
+def train(
+    config_values: dict,
+    task: TaskOption = None,
+    data: DataOption = None,
+    data_root: DataRoot = None,
+    encoder: EncoderOption = None,
+    depths: DepthsOption = None,
+    window: WindowOption = None,
+    embed_dim: EmbedDimOption = None,
+    variant: Annotated[str | None, typer.Option(help="HiFormer variant: s, b or l.")] = None,
+    levels: Annotated[int | None, typer.Option(help="TransDeepLab pyramid levels (1-4).")] = None,
+    class_weights: Annotated[
+        str | None, typer.Option(help="none, auto, or one number per class (w0,w1,..).")
+    ] = None,
+    resume: ResumeOption = None,
+) -> None:
+    """Train a segmentation model with the paper's recipe; writes a run folder and tests the best checkpoint."""
+    from csunet.train import resume as resume_run
+    from csunet.train import train as train_run
+
+    if resume is not None:
+        summary = resume_run(resume)
+    else:
+        config = TrainConfig(
+            data=_data_spec(task, data),
+            data_root=str(data_root) if data_root else None,
+            model_settings=given(
+                encoder=encoder,
+                depths=depths,
+                window_size=window,
+                embed_dim=embed_dim,
+                variant=variant,
+                levels=levels,
+            ),  # fmt: skip
+            class_weights=_class_weights(class_weights),
+            **config_values,
+        )
+        summary = train_run(config)
+    if summary:
+        _show_summary(summary)
+
+
+def _show_summary(summary: dict) -> None:
+    say(
+        f"run {summary['run_dir']}: {summary['epochs']} epochs, best validation NASA IoU "
+        f"{summary['best_val_iou']:.4f}; best checkpoint {summary['best_checkpoint'] or 'none (no epoch finished)'}"
+    )
+    if "test" in summary:
+        print_metrics(summary["test"], "test split, best checkpoint")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
+    task: TaskOption = None,
+    data: DataOption = None,
+    data_root: DataRoot = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    overlap: Annotated[float, typer.Option(help="Tile overlap for images larger than a tile.")] = 0.5,
+    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
+    figures: Annotated[Path | None, typer.Option(help="Write an error panel per image here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Metrics of a checkpoint on a split (default: the test split of the data it was trained on)."""
+    from csunet.evaluate import evaluate as evaluate_checkpoint
+
+    result = evaluate_checkpoint(
+        checkpoint, _data_spec(task, data, required=False), split, data_root, overlap, tta, figures=figures,
+        progress=not as_json,
+    )  # fmt: skip
+    if as_json:
+        print_json(result)
+        return
+    print_metrics(result, f"{result['data']} / {split}: {checkpoint}")
+    if figures:
+        say(f"error panels in {figures}")
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A checkpoint written by `csunet train`, or its `csunet export` ONNX file.")
+    ],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("predictions"),
+    overlap: Annotated[float, typer.Option(help="Tile overlap, a share of the tile in [0, 0.9].")] = 0.5,
+    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
+    mask_format: Annotated[str, typer.Option(help="png or tif.")] = "png",
+    probabilities: Annotated[bool, typer.Option(help="Also write per-class probability maps (TIFF).")] = False,
+    uncertainty: Annotated[
+        bool, typer.Option(help="Also write an entropy map: where labelling would help.")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option(help="torch, or onnx: ONNX Runtime, ~2x faster on CPU (exports the checkpoint once).")
+    ] = "torch",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the outputs of an earlier run in --out (refused otherwise).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty."""
+    from csunet.export import ensure_onnx
+    from csunet.predict import predict as predict_images
+
+    if engine == "onnx":
+        onnx_path, seconds = ensure_onnx(checkpoint)
+        if seconds is not None and not as_json:
+            say(f"exported {checkpoint} -> {onnx_path} in {seconds:.0f} s")
+    records = predict_images(
+        checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
+        progress=not as_json, engine=engine, overwrite=overwrite,
+    )  # fmt: skip
+    if as_json:
+        print_json(records)
+    else:
+        for record in records:
+            if "error" in record:
+                say(record["error"], "error")
+            else:
+                say(f"{record['image']} -> {record['mask']}, {record['overlay']}")
+    if any("error" in record for record in records):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
+    out: Annotated[Path | None, typer.Option(help="ONNX file to write (default: beside the checkpoint).")] = None,
+) -> None:
+    """Export a trained model to ONNX (any batch size, the training tile size) with its metadata inside."""
+    import time
+
+    from csunet.export import export_checkpoint
+
+    started = time.perf_counter()
+    path = export_checkpoint(checkpoint, out)
+    say(
+        f"{path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s); "
+        f"predict with `csunet predict {path} IMAGES`"
+    )
+
+
+@app.command()
+@with_config_options(
+    PretrainConfig, skip=("data",), flags={"res_mlp": "--res-mlp/--plain-mlp", "window_size": "--window"}
+)
+def pretrain(
+    config_values: dict,
+    data: Annotated[Path | None, typer.Argument(help="Collection with one subfolder per class.")] = None,
+    resume: ResumeOption = None,
+) -> None:
+    """Pretrain Swin-T as a micrograph classifier and export its encoder for `csunet train --swin-weights`."""
+    from csunet.pretrain.train import pretrain as run_pretraining
+    from csunet.pretrain.train import resume_pretraining
+
+    if resume is not None:
+        summary = resume_pretraining(resume)
+    else:
+        if data is None:
+            fail("give the collection folder (or --resume RUN)")
+        summary = run_pretraining(PretrainConfig(data=str(data), **config_values))
+    if summary:
+        test = summary["test"]
+        say(
+            f"encoder: {summary['encoder']} (test top-1 {test.get('test_top1', float('nan')):.4f}, "
+            f"top-5 {test.get('test_top5', float('nan')):.4f}); use it with --swin-weights"
+        )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+    minutes: Annotated[float, typer.Option(help="Training time budget.")] = 8.0,
+) -> None:
+    """The main job on the bundled sample (NASA Super-1): train CS-UNet, test it, segment and measure the test
+    images, write an HTML report."""
+    from csunet.demo import run_demo
+
+    run_demo(
+        print_dataset_info,
+        print_metrics,
+        show_measurements,
+        say,
+        out,
+        minutes,
+    )

@@ -1,0 +1,32 @@
+"""What every image goes through before a model sees it: ImageNet normalisation, and the evaluation transforms of
+the presets (no randomness; EBC's fixed crop). Training augmentation builds on these in ``csunet.train.augment``."""
+
+from __future__ import annotations
+
+import albumentations as A
+
+from csunet.errors import SettingsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PRESETS = ("super", "ebc", "default")
+"""Augmentation presets: ``super`` (flips and 90-degree rotations), ``ebc`` (horizontal flips, fixed evaluation
+crop), ``default`` (``super``'s, for users' data)."""
+EBC_VALIDATION_CROP = {"x_min": 256, "y_min": 356, "x_max": 768, "y_max": 868}
+"""NASA's notebook evaluates EBC on this fixed 512x512 window of each 1024x1024 image."""
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise SettingsError(f"unknown augmentation preset {preset!r}; choose from {', '.join(PRESETS)}")
+    return preset
+
+
+def normalize() -> A.Normalize:
+    return A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, max_pixel_value=1.0)
+
+
+def eval_transform(preset: str) -> A.Compose:
+    """Validation/test: no randomness; EBC takes NASA's fixed crop, the others the whole image."""
+    steps = [A.Crop(**EBC_VALIDATION_CROP)] if check_preset(preset) == "ebc" else []
+    return A.Compose(steps + [normalize()])

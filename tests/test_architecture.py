@@ -1,0 +1,67 @@
+"""The package's layers point one way: cli -> verbs -> (models, weights, data, metrics, inference, ...); nothing
+below imports from above, and no module imports a private name of another package. Read from the source with
+``ast``, so a lazy import inside a function counts too."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "csunet"
+VERBS = {"train", "evaluate", "predict", "measure", "report", "experiments", "pretrain", "demo", "export"}
+LOWER = {"models", "weights", "data", "metrics", "inference", "checkpoint", "runs", "render", "utils", "errors",
+         "doctor", "prediction_folder"}  # fmt: skip
+TOP = {"cli", "__main__"}
+
+
+def layer(module: str) -> str:
+    part = module.split(".")[1] if module.count(".") else "__init__"
+    return "cli" if part in TOP else "verb" if part in VERBS else "lower" if part in LOWER else part
+
+
+def imports() -> list[tuple[str, str, list[str]]]:
+    found = []
+    for path in SRC.rglob("*.py"):
+        module = "csunet." + ".".join(path.relative_to(SRC).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("csunet"):
+                found.append((module.removesuffix(".__init__"), node.module, [a.name for a in node.names]))
+            elif isinstance(node, ast.Import):
+                found += [(module, a.name, []) for a in node.names if a.name.startswith("csunet")]
+    return found
+
+
+def test_every_module_has_a_layer():
+    assert {layer(source) for source, _, _ in imports()} <= {"cli", "verb", "lower", "__init__"}
+
+
+@pytest.mark.parametrize("low", ["lower"])
+def test_nothing_below_imports_from_above(low):
+    wrong = [
+        f"{source} imports {target}"
+        for source, target, _ in imports()
+        if layer(source) == low and layer(target) in ("verb", "cli")
+    ]
+    assert wrong == []
+
+
+def test_verbs_never_import_the_cli():
+    assert [f"{s} imports {t}" for s, t, _ in imports() if layer(s) == "verb" and layer(t) == "cli"] == []
+
+
+def test_no_private_names_across_packages():
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    wrong = [
+        f"{source} imports {name} from {target}"
+        for source, target, names in imports()
+        for name in names
+        if name.startswith("_") and package(source) != package(target)
+    ]
+    assert wrong == []
+
+
+def test_one_cnn_encoder_factory():
+    users = [path.name for path in (SRC / "models").glob("*.py") if "get_encoder(" in path.read_text()]
+    assert users == ["encoders.py"]
