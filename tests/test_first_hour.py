@@ -186,3 +186,27 @@ def test_a_code_running_pickle_is_refused_without_torch_advice(tmp_path):
     result = runner.invoke(app, ["evaluate", str(path)])
     assert result.exit_code == 2
     assert "weights_only=False" not in result.output and "evil.ckpt: refused" in " ".join(result.output.split())
+
+
+def test_predict_and_evaluate_refuse_bad_numbers_and_places_in_one_line(tiny_run, tmp_path):
+    (tmp_path / "file.txt").write_text("a file")
+    checkpoint = tiny_run["best_checkpoint"]
+    result = runner.invoke(app, ["predict", checkpoint, str(sample_root() / "test"), "--batch-size", "-1",
+                                 "--out", str(tmp_path / "p")])  # fmt: skip
+    assert result.exit_code == 2 and "batch_size must be in [1, inf], not -1" in result.output
+    result = runner.invoke(app, ["evaluate", checkpoint, "--figures", str(tmp_path / "file.txt")])
+    assert result.exit_code == 2 and "cannot write the error panels there (it is a file)" in result.output
+
+
+def test_a_run_that_died_before_its_first_checkpoint_leaves_its_name_free(tmp_path):
+    from csunet.errors import RunExistsError
+    from csunet.runs import CONFIG_FILE, refuse_existing_run
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / CONFIG_FILE).write_text("model: cs_unet\n")
+    refuse_existing_run(run)  # nothing worth keeping: no error
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    with pytest.raises(RunExistsError, match="already holds a run; continue it with --resume"):
+        refuse_existing_run(run)

@@ -8,8 +8,6 @@ unpickles code (``weights_only=True``).
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from torch import nn
 
 from csunet.errors import CsunetError
 from csunet.models.registry import create_model
+from csunet.weights.files import load_without_running_code
 
 META_KEY = "csunet"
 REQUIRED_META = ("model", "model_settings", "classes", "out_channels", "colours", "channels", "normalisation",
@@ -47,24 +46,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(
-            f"{path}: an empty file (0 bytes), not a checkpoint; was its copy or download cut short?"
-        )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
-        if found is None:
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated)") from None
-        raise CheckpointError(
-            f"{path}: refused: it holds pickled Python objects ({found.group(1)}) that would run code when loaded, "
-            "and csunet never runs code from a checkpoint. Use a checkpoint written by `csunet train`"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}; corrupt or truncated)"
-        ) from None
+    checkpoint = load_without_running_code(path, CheckpointError, "Use a checkpoint written by `csunet train`.")
     if not isinstance(checkpoint, dict) or META_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"{path}: not a csunet training checkpoint (no '{META_KEY}' section); "

@@ -148,3 +148,12 @@ def test_merge_and_tables_commands(tmp_path):
     result = CliRunner().invoke(app, ["tables", str(tmp_path / "all.sqlite"), "--out", str(tmp_path / "tables")])
     assert result.exit_code == 0, result.output
     assert "Table 4" in result.output and (tmp_path / "tables" / "tables.tex").is_file()
+
+
+def test_run_ids_of_the_shipped_results_database_are_still_valid():
+    # settings added since (recipe, optimizer, test_fraction, ...) leave ids unchanged at their paper values,
+    # so the committed cpu-quick database is still recognised as finished by a rerun
+    root = Path(__file__).resolve().parents[2]
+    runs = expand_grid(load_grid(root / "grids" / "cpu-quick.yaml"))
+    stored = {r["id"] for r in rows(connect(root / "benchmarks" / "results" / "cpu-quick" / "results.sqlite"))}
+    assert {run.id for run in runs} == stored

@@ -66,3 +66,23 @@ def test_res_mlp_is_the_papers():
 def test_unknown_encoder_is_explained():
     with pytest.raises(ValueError, match="unknown CNN encoder 'resnet5000'"):
         create_model("cs_unet", encoder="resnet5000")
+
+
+def test_the_swin_side_starts_as_the_authors_do_and_the_cnn_keeps_its_own_init():
+    torch.manual_seed(0)
+    model = create_model("cs_unet", encoder="resnet18", img_size=224, window_size=7)
+    linears = [m for part in (model.swin, model.decoder) for m in part.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) > 50  # encoder, ResMLP fc1-3, fusion projections, patch expansions, attention
+    weights = torch.cat([m.weight.flatten() for m in linears])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.02) and weights.mean().abs() < 1e-4
+    for m in linears:  # PyTorch's default (kaiming-uniform) would give std 1/sqrt(3 fan_in): 0.0295 at 384 in
+        assert m.weight.std().item() == pytest.approx(0.02, rel=0.25), m
+        assert m.bias is None or torch.count_nonzero(m.bias) == 0
+    fc3 = model.decoder.stages[0].blocks[0].mlp.fc3
+    assert fc3.weight.std().item() == pytest.approx(0.02, rel=0.1)  # a fresh layer, not in timm's Swin
+    norms = [
+        m for part in (model.swin, model.decoder) for m in part.modules() if isinstance(m, torch.nn.LayerNorm)
+    ]
+    assert all(torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in norms)
+    # the CNN's first convolution keeps kaiming-normal (fan-out, ReLU): std sqrt(2 / (64 * 7 * 7)) = 0.0253
+    assert model.cnn.conv1.weight.std().item() == pytest.approx((2 / (64 * 49)) ** 0.5, rel=0.05)

@@ -111,5 +111,5 @@ def test_safetensors_and_wrappers(tmp_path, timm_swin):
 def test_corrupt_file_named(tmp_path):
     path = tmp_path / "broken.pth"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match=r"broken\.pth: not a readable torch checkpoint"):
+    with pytest.raises(WeightsError, match=r"broken\.pth: not a readable PyTorch checkpoint"):
         read_state_dict(path)

@@ -22,6 +22,7 @@ from csunet.cli.common import (
 )
 from csunet.cli.data import print_dataset_info
 from csunet.cli.results import show_measurements
+from csunet.demo import DEMO_MINUTES, DEMO_STEPS
 from csunet.pretrain.config import PretrainConfig
 from csunet.train.config import TrainConfig
 
@@ -243,7 +244,8 @@ def pretrain(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
-    minutes: Annotated[float, typer.Option(help="Training time budget.")] = 8.0,
+    minutes: Annotated[float, typer.Option(help="Cap on the training time.")] = DEMO_MINUTES,
+    steps: Annotated[int, typer.Option(help="Optimiser steps to train for.")] = DEMO_STEPS,
 ) -> None:
     """The main job on the bundled sample (NASA Super-1): train CS-UNet, test it, segment and measure the test
     images, write an HTML report."""
@@ -256,4 +258,5 @@ def demo(
         say,
         out,
         minutes,
+        steps,
     )

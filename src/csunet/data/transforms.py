@@ -3,9 +3,12 @@ the presets (no randomness; EBC's fixed crop). Training augmentation builds on t
 
 from __future__ import annotations
 
-import albumentations as A
+from typing import TYPE_CHECKING
 
 from csunet.errors import SettingsError
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -23,10 +26,14 @@ def check_preset(preset: str) -> str:
 
 
 def normalize() -> A.Normalize:
+    import albumentations as A  # here, not at the top: reading PRESETS stays cheap
+
     return A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, max_pixel_value=1.0)
 
 
 def eval_transform(preset: str) -> A.Compose:
     """Validation/test: no randomness; EBC takes NASA's fixed crop, the others the whole image."""
+    import albumentations as A
+
     steps = [A.Crop(**EBC_VALIDATION_CROP)] if check_preset(preset) == "ebc" else []
     return A.Compose(steps + [normalize()])

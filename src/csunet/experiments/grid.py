@@ -55,7 +55,8 @@ class GridRun:
         }
 
 
-ADDED_SINCE_FIRST_GRIDS = {"test_fraction": 0.2}
+ADDED_SINCE_FIRST_GRIDS = {"test_fraction": 0.2, "recipe": "paper", "optimizer": "adam", "weight_decay": 0.0,
+                          "schedule": "two-stage", "warmup": 0.0, "grad_clip": 0.0, "max_steps": 0}  # fmt: skip
 """Settings added after grids were first run: at their default they leave run ids as they were, so existing
 results databases stay valid."""
 

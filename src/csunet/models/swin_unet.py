@@ -11,10 +11,26 @@ from csunet.models.registry import register_model
 from csunet.models.swin import EMBED_DIM, SwinEncoder, SwinUNetDecoder, check_square_input, resolve_depths
 
 
+def init_like_swin(module: nn.Module) -> None:
+    """Swin's initialisation, which the CS-UNet authors apply to their whole network after building it: every
+    Linear a truncated normal of std 0.02 with zero bias, every LayerNorm weight 1 and bias 0. PyTorch's default
+    would start the fresh layers (ResMLP's fc3, fusion projections, patch expansions) about three times larger."""
+    for child in module.modules():
+        if isinstance(child, nn.Linear):
+            nn.init.trunc_normal_(child.weight, std=0.02)
+            if child.bias is not None:
+                nn.init.zeros_(child.bias)
+        elif isinstance(child, nn.LayerNorm):
+            nn.init.ones_(child.weight)
+            nn.init.zeros_(child.bias)
+
+
 class SwinUNetAssembly(nn.Module):
     """Swin encoder -> (with ``cnn``: CNN pyramid fused at the bottleneck and every skip) -> decoder -> logits.
 
     Submodule names (``swin``, ``cnn``, ``decoder``) are the state-dict prefixes of every checkpoint written so far.
+    The Swin side (encoder, ResMLP, fusion, decoder) starts as the authors' does (:func:`init_like_swin`); the CNN
+    keeps its own initialisation. Pretrained weights overwrite what they cover.
     """
 
     decoder_mirrors_swin = True
@@ -26,6 +42,8 @@ class SwinUNetAssembly(nn.Module):
         self.cnn = cnn
         self.decoder = decoder
         self.img_size = swin.img_size
+        init_like_swin(self.swin)
+        init_like_swin(self.decoder)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_square_input(x, self.img_size)

@@ -14,9 +14,7 @@ import yaml
 
 from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_range
-from csunet.inference import MAX_OVERLAP
-from csunet.models.registry import resolved_settings
-from csunet.train.losses import LOSSES
+from csunet.train.recipes import LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 
 @dataclass
@@ -30,8 +28,12 @@ class TrainConfig:
     model_settings: dict = field(default_factory=dict)
     """Settings of the architecture (``encoder``, ``depths``, ``window_size``, ...); the rest are its defaults
     (``csunet models``). A name the architecture does not take is an error."""
-    tile_size: int = 512
-    """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size)."""
+    recipe: str = "paper"
+    """Where unset settings come from: paper (the CS-UNet paper's, for reproduction) or fast (small compute:
+    AdamW, warm-up and cosine decay over a fixed number of steps, gradient clipping, paced validation)."""
+    tile_size: int | None = None
+    """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size); default:
+    the recipe's (paper 512, fast 256), no larger than the smallest image."""
     swin_weights: str | None = None
     """Swin checkpoint file or catalogue name."""
     cnn_weights: str | None = None
@@ -42,8 +44,23 @@ class TrainConfig:
     """bce-dice (the paper's), ce, focal or tversky."""
     class_weights: str | list[float] | None = None
     """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
-    lr: float = 2e-4
-    """Stage-1 learning rate (Adam)."""
+    optimizer: str | None = None
+    """adam or adamw; default: the recipe's (paper adam, fast adamw)."""
+    lr: float | None = None
+    """Peak learning rate (two-stage: stage 1's); default: the recipe's (paper 2e-4, fast 1e-3)."""
+    weight_decay: float | None = None
+    """Weight decay (AdamW: decoupled); default: the recipe's (paper 0, fast 0.05)."""
+    schedule: str | None = None
+    """two-stage (the paper's: reload the best weights at fine_tune_lr after patience rounds) or cosine (linear
+    warm-up, cosine decay to 0 at max_steps); default: the recipe's."""
+    warmup: float | None = None
+    """Share of the budget (steps or minutes, whichever runs out first) spent warming up linearly (cosine
+    schedule); default: the recipe's (fast 0.05)."""
+    grad_clip: float | None = None
+    """Clip the gradient norm to this (0: no clipping); default: the recipe's (paper 0, fast 1)."""
+    max_steps: int | None = None
+    """Optimiser steps to train for (0: no cap, epochs and minutes decide); default: the recipe's (paper 0,
+    fast 600). A step budget trains the same on a slow machine as on a fast one; max_minutes stays a cap."""
     fine_tune_lr: float = 1e-5
     """Stage-2 learning rate after reloading the best weights."""
     patience: int = 30
@@ -55,7 +72,8 @@ class TrainConfig:
     batch_size: int = 4
     """Crops per step (and tiles per inference batch)."""
     crops_per_epoch: int | None = None
-    """Random crops drawn per epoch; default: one per training image."""
+    """Random crops drawn per epoch (between validations); default: one per training image (paper), or enough
+    that validation takes about a fifth of the time (fast)."""
     val_split: str = "val"
     """Split that validates (chooses the best checkpoint and drives the schedule)."""
     val_fraction: float = 0.2
@@ -89,6 +107,21 @@ class TrainConfig:
     """Run folder name (default: made from data, model and time)."""
 
     def __post_init__(self) -> None:
+        from csunet.inference import MAX_OVERLAP
+        from csunet.models.registry import resolved_settings  # imports the models: only when a config is built
+
+        if self.recipe not in RECIPES:
+            raise SettingsError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
+        # settings left unset take the recipe's value (and the data-derived plan may still adjust those)
+        self.from_recipe = [name for name, value in RECIPES[self.recipe].items() if getattr(self, name) is None]
+        for name in self.from_recipe:
+            setattr(self, name, RECIPES[self.recipe][name])
+        if self.optimizer not in OPTIMIZERS:
+            raise SettingsError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise SettingsError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.schedule == "cosine" and not self.max_steps:
+            raise SettingsError("the cosine schedule decays over max_steps: give --max-steps (a number of steps)")
         if self.augment not in (*PRESETS, "auto"):
             raise SettingsError(
                 f"unknown augmentation preset {self.augment!r}; choose from auto, {', '.join(PRESETS)}"
@@ -102,6 +135,9 @@ class TrainConfig:
         check_range(owner, "crops_per_epoch", self.crops_per_epoch, 1, optional=True)
         check_range(owner, "workers", self.workers, 0, optional=True)
         check_range(owner, "tile_size", self.tile_size, 32)
+        for name in ("weight_decay", "grad_clip", "max_steps"):
+            check_range(owner, name, getattr(self, name), 0)
+        check_range(owner, "warmup", self.warmup, 0, 1, high_open=True)
         check_range(owner, "max_minutes", self.max_minutes, 0, low_open=True, optional=True)
         check_range(owner, "lr", self.lr, 0)
         check_range(owner, "fine_tune_lr", self.fine_tune_lr, 0)

@@ -17,10 +17,7 @@ from torch.nn import functional as F
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
 from csunet.metrics import one_hot_target
-
-LOSSES = ("bce-dice", "ce", "focal", "tversky")
-ACTIVATIONS = {"bce-dice": "sigmoid", "ce": "softmax", "focal": "softmax", "tversky": "softmax"}
-"""How each loss turns logits into probabilities (what prediction reports as probability maps)."""
+from csunet.train.recipes import LOSSES
 
 
 class BCEDiceLoss(nn.Module):

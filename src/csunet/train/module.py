@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import lightning as L
 import torch
 
@@ -14,6 +17,16 @@ from csunet.train.losses import build_loss
 
 class TrainingDiverged(CsunetError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def warmup_cosine(step: int, total: int, warmup: float, time_progress: float = 0.0) -> float:
+    """Learning-rate factor over a budget of ``total`` steps, or of time when ``time_progress`` (the share of a time
+    budget used) is further along: linear up to 1 over the first ``warmup`` share, then a cosine down to 0 at the
+    end. Relative to the budget, so a short run on a slow machine warms up as briefly as a long one."""
+    progress = min(1.0, max((step + 1) / max(1, total), time_progress))
+    if progress < warmup:
+        return progress / warmup
+    return 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
 
 
 NONFINITE_CHECK_EVERY = 25
@@ -101,7 +114,26 @@ class SegmentationModule(L.LightningModule):
             self.log(f"val_iou_{name}", value)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.config["lr"])
+        config = self.config
+        kind = torch.optim.AdamW if config.get("optimizer") == "adamw" else torch.optim.Adam
+        optimizer = kind(self.parameters(), lr=config["lr"], weight_decay=config.get("weight_decay") or 0.0)
+        if config.get("schedule") != "cosine":
+            return optimizer  # the two-stage schedule sets its rate itself (TwoStageSchedule)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: warmup_cosine(step, config["max_steps"], config["warmup"], self.time_progress()),
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.monotonic()
+
+    def time_progress(self) -> float:
+        """Share of ``max_minutes`` used in this session (0 without a time cap): a cosine schedule under a time
+        budget reaches its end when the time does, whichever of steps and minutes runs out first."""
+        minutes = self.config.get("max_minutes")
+        started = getattr(self, "_fit_started", None)
+        return 0.0 if not minutes or started is None else (time.monotonic() - started) / (60 * minutes)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["csunet"] = self.meta

@@ -45,9 +45,11 @@ from csunet.runs import (
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SegmentationDataModule
 from csunet.train.history import EpochHistory
-from csunet.train.losses import ACTIVATIONS, class_frequencies, median_frequency_weights
+from csunet.train.losses import class_frequencies, median_frequency_weights
 from csunet.train.module import SegmentationModule
-from csunet.train.schedule import TwoStageSchedule
+from csunet.train.plan import plan
+from csunet.train.recipes import ACTIVATIONS
+from csunet.train.schedule import EpochBudget, TwoStageSchedule
 from csunet.utils import keep_freed_memory, writable_folder
 
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
@@ -162,6 +164,10 @@ def train(
     description = hold_out(
         load_description(config.data, config.data_root), config.val_fraction, config.test_fraction, config.seed
     )
+    config, reasons = plan(config, description)
+    if rank_zero_only.rank == 0:
+        for reason in reasons:
+            print(f"derived from the data: {reason}")
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = SegmentationDataModule(
         description,
@@ -177,9 +183,17 @@ def train(
     module = SegmentationModule(config.to_dict(), meta, class_weights)
     resuming_from = last if resume and last.exists() else None
 
+    if config.schedule == "two-stage":
+        schedule = [TwoStageSchedule(config.patience, config.fine_tune_lr)]
+        max_time = config.max_minutes
+    else:  # whole epochs within the budget, and a hard stop well past it
+        schedule = [EpochBudget(config.max_minutes)] if config.max_minutes is not None else []
+        max_time = None if config.max_minutes is None else 1.5 * config.max_minutes
     trainer = L.Trainer(
         max_epochs=config.max_epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes is not None else None,
+        max_steps=config.max_steps or -1,
+        gradient_clip_val=config.grad_clip or None,
+        max_time={"minutes": max_time} if max_time is not None else None,
         accelerator=config.accelerator,
         devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
         num_nodes=config.num_nodes,
@@ -188,7 +202,7 @@ def train(
         deterministic=config.deterministic,
         callbacks=[
             EpochHistory(run_dir),
-            TwoStageSchedule(config.patience, config.fine_tune_lr),
+            *schedule,
             *best_and_last_checkpoints(run_dir, "val_iou", on_train_epoch_end=True),
         ],
         logger=_tensorboard(run_dir),
@@ -237,20 +251,30 @@ def _finish(
     started: float,
     progress: bool,
 ) -> dict:
-    schedule = next(c for c in trainer.callbacks if isinstance(c, TwoStageSchedule))
     best = checkpoint_path(run_dir, BEST)
+    best_score = next(c.best_model_score for c in trainer.checkpoint_callbacks if c.monitor == "val_iou")
     summary = {
         "run_dir": str(run_dir),
         "best_checkpoint": str(best) if best.exists() else None,
-        "best_val_iou": schedule.best,
+        "best_val_iou": float(best_score) if best_score is not None else float("-inf"),
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
-        "stage": schedule.stage,
-        "fine_tuning_from_epoch": schedule.switched_at_epoch,
-        "fine_tuning_reloaded_best": schedule.reloaded_best,
-        "stopped_by": "patience"
-        if schedule.stage == 2 and schedule.wait >= config.patience
-        else "epoch or time cap",
+        "recipe": config.recipe,
+    }
+    schedule = next((c for c in trainer.callbacks if isinstance(c, TwoStageSchedule)), None)
+    if schedule is not None:
+        summary.update(
+            stage=schedule.stage,
+            fine_tuning_from_epoch=schedule.switched_at_epoch,
+            fine_tuning_reloaded_best=schedule.reloaded_best,
+            stopped_by="patience"
+            if schedule.stage == 2 and schedule.wait >= config.patience
+            else "epoch or time cap",
+        )
+    else:
+        budget = config.max_steps and trainer.global_step >= config.max_steps
+        summary["stopped_by"] = "step budget" if budget else "epoch or time cap"
+    summary |= {
         "wall_seconds_this_session": round(time.monotonic() - started, 1),
         "never_predicted_on_validation": _warn_never_predicted(module),
     }

@@ -7,11 +7,37 @@ cleared) until ``patience`` more rounds pass without improvement.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
+
+
+class EpochBudget(L.Callback):
+    """Stop after the last validation that fits in ``minutes``: an epoch is never cut short, so the final weights
+    (the end of a cosine decay, usually the best) are always validated. Lightning's ``max_time`` would stop
+    mid-epoch, before that validation."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = 60 * minutes
+        self.started: float | None = None
+        self.epoch_started: float | None = None
+        self.longest_epoch = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.started = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.epoch_started = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        now = time.monotonic()
+        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
+        if now - self.started + self.longest_epoch > self.seconds:
+            rank_zero_info(f"time budget: another epoch would end after {self.seconds / 60:g} minutes; done")
+            trainer.should_stop = True
 
 
 class TwoStageSchedule(L.Callback):

@@ -35,20 +35,35 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except Exception as exc:
             raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    data = load_without_running_code(
+        path,
+        WeightsError,
+        "Re-save its state dict with torch.save(model.state_dict(), ...) or as safetensors in an environment you "
+        "trust.",
+    )
+    return unwrap_state_dict(data, path)
+
+
+def load_without_running_code(path: Path, error: type[Exception], fix: str):
+    """``torch.load(weights_only=True)`` with every failure as ``error`` naming the file: empty, corrupt or
+    truncated, or refused for holding pickled code (torch's own advice, to load it with ``weights_only=False``,
+    is never repeated); ``fix`` says what to do about a refused file."""
+    if path.stat().st_size == 0:
+        raise error(f"{path}: an empty file (0 bytes), not a checkpoint; was its copy or download cut short?")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
         if found is None:
-            raise WeightsError(f"{path}: not a readable torch checkpoint (corrupt or not a checkpoint)") from None
-        raise WeightsError(
-            f"{path}: refused: this checkpoint holds pickled Python objects ({found.group(1)}) that would run code "
-            "when loaded. Re-save its state dict with torch.save(model.state_dict(), ...) or as safetensors in "
-            "an environment you trust."
+            raise error(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated)") from None
+        raise error(
+            f"{path}: refused: it holds pickled Python objects ({found.group(1)}) that would run code when loaded, "
+            f"and csunet never runs code from a file. {fix}"
         ) from None
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
-    return unwrap_state_dict(data, path)
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise error(
+            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}; corrupt or truncated)"
+        ) from None
 
 
 def unwrap_state_dict(data, source: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:

@@ -1,0 +1,42 @@
+"""Training recipes: named sets of training settings that a configuration starts from.
+
+- ``paper``: the CS-UNet paper's recipe (SPEC 1.5), unchanged, for reproduction: Adam at 2e-4 until validation
+  stops improving, then the best weights at 1e-5 (two stages, patience 30).
+- ``fast``: made for small compute (a CPU, minutes, a handful of labelled images), chosen by measurement
+  (``benchmarks/results/recipe_ablation.md``): 128-pixel crops (four times the steps per minute of 256), AdamW at
+  4e-4 with weight decay 0.01, a linear warm-up over the first 5 % of the budget and a cosine decay to zero at its
+  end (a number of optimiser steps, or minutes, whichever runs out first), gradient clipping at 1, and validation
+  paced so that it costs about a fifth of the time.
+
+Every value is a field of :class:`csunet.train.TrainConfig`; a value given explicitly wins over the recipe's.
+"""
+
+from __future__ import annotations
+
+RECIPES: dict[str, dict] = {
+    "paper": {
+        "optimizer": "adam",
+        "lr": 2e-4,
+        "weight_decay": 0.0,
+        "schedule": "two-stage",
+        "warmup": 0.0,
+        "grad_clip": 0.0,
+        "max_steps": 0,
+        "tile_size": 512,
+    },
+    "fast": {
+        "optimizer": "adamw",
+        "lr": 4e-4,
+        "weight_decay": 0.01,
+        "schedule": "cosine",
+        "warmup": 0.05,
+        "grad_clip": 1.0,
+        "max_steps": 600,
+        "tile_size": 128,
+    },
+}
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("two-stage", "cosine")
+ACTIVATIONS = {"bce-dice": "sigmoid", "ce": "softmax", "focal": "softmax", "tversky": "softmax"}
+"""How each loss turns logits into probabilities (what prediction reports as probability maps)."""
+LOSSES = tuple(ACTIVATIONS)

@@ -1,0 +1,97 @@
+"""The recipe switch: `paper` is the paper's recipe unchanged, `fast` fills what is unset, an explicit value wins,
+the data-derived plan says what it chose, and the cosine schedule ends with a validated checkpoint."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from csunet.data import sample_description
+from csunet.errors import SettingsError
+from csunet.train import TrainConfig, train
+from csunet.train.module import warmup_cosine
+from csunet.train.plan import plan
+from tests.conftest import tiny_config
+
+
+def test_paper_recipe_is_the_papers():
+    config = TrainConfig()
+    # SPEC 1.5: Adam at 2e-4, the best weights again at 1e-5 after 30 rounds without improvement, 512 tiles
+    assert (config.recipe, config.optimizer, config.lr, config.weight_decay, config.schedule) == (
+        "paper", "adam", 2e-4, 0.0, "two-stage")  # fmt: skip
+    assert (config.fine_tune_lr, config.patience, config.tile_size, config.grad_clip, config.max_steps) == (
+        1e-5, 30, 512, 0.0, 0)  # fmt: skip
+    assert config.warmup == 0.0
+    assert plan(config, sample_description())[1] == []  # nothing is derived for the paper's recipe
+
+
+def test_fast_recipe_fills_what_is_unset_and_explicit_values_win():
+    config = TrainConfig(recipe="fast", lr=3e-4)
+    assert (config.optimizer, config.lr, config.weight_decay, config.schedule, config.tile_size) == (
+        "adamw", 3e-4, 0.01, "cosine", 128)  # fmt: skip
+    assert "lr" not in config.from_recipe and "optimizer" in config.from_recipe
+    again = TrainConfig.from_dict(config.to_dict())  # what --resume reads back: the same numbers
+    assert again.to_dict() == config.to_dict()
+    with pytest.raises(SettingsError, match="unknown recipe 'quick'; choose from paper, fast"):
+        TrainConfig(recipe="quick")
+    with pytest.raises(SettingsError, match="cosine schedule decays over max_steps"):
+        TrainConfig(schedule="cosine")
+
+
+def test_the_plan_paces_validation_and_fits_the_step_budget():
+    config = TrainConfig(recipe="fast", max_steps=600)
+    planned, reasons = plan(config, sample_description())
+    # 4 validation images of 512x512 in 128 tiles at overlap 0.25: 5 x 5 tiles each, 100 tiles; 100 * 4 / 3 = 133.3
+    # crops between validations, 34 steps of 4; 600 steps round up to 18 whole epochs of 34 = 612
+    assert planned.crops_per_epoch == 136 and planned.max_steps == 612
+    assert reasons == [
+        "crops_per_epoch 136: validating 4 images takes 100 tiles, so this many training crops between validations "
+        "keep validation near 20% of the time",
+        "max_steps 612: a whole number of 34-step epochs, so the last step is followed by a validation",
+    ]
+    short, reasons = plan(TrainConfig(recipe="fast", max_steps=30), sample_description())
+    assert short.crops_per_epoch == 7 * 4 and short.max_steps == 35  # at least 4 validations; whole epochs
+    assert "at least 4 validations" in reasons[0] and "max_steps 35" in reasons[1]
+    given, _ = plan(TrainConfig(recipe="fast", crops_per_epoch=20, tile_size=512), sample_description())
+    assert (given.crops_per_epoch, given.tile_size) == (20, 512)
+
+
+def test_the_plan_shrinks_tiles_to_the_smallest_image(tmp_path):
+    from tests.test_first_hour import steel_folder
+
+    root = steel_folder(tmp_path / "steel", count=6)  # 96 x 96 images
+    (root / "dataset.yaml").write_text(
+        "classes: {matrix: 0, pearlite: 1, inclusion: 2}\nimages: images\nmasks: masks\n"
+    )
+    from csunet.data import load_description
+    from csunet.data.holdout import hold_out
+
+    description = hold_out(load_description(root), 0.2, 0.2, 0)
+    planned, reasons = plan(TrainConfig(recipe="fast"), description)
+    # 96 is a multiple of 32, but its 1/8 grid (12) does not split into windows of 8: the largest that fits is 64
+    assert planned.tile_size == 64 and reasons[0].startswith("tile_size 64: the smallest image is 96 pixels")
+
+
+def test_warmup_then_cosine_to_zero_by_steps_or_time():
+    # 100 steps, warm-up over the first 10 %: step k has made (k + 1) / 100 of the budget
+    assert warmup_cosine(0, 100, 0.1) == pytest.approx(0.1) and warmup_cosine(9, 100, 0.1) == pytest.approx(1.0)
+    assert warmup_cosine(54, 100, 0.1) == pytest.approx(0.5) and warmup_cosine(99, 100, 0.1) == pytest.approx(0.0)
+    assert warmup_cosine(20, 100, 0.1, time_progress=0.55) == pytest.approx(0.5)  # the time budget is further on
+    assert warmup_cosine(20, 100, 0.1, time_progress=2.0) == pytest.approx(0.0)
+    assert warmup_cosine(0, 100, 0.0) == pytest.approx(1.0, abs=1e-3)  # no warm-up
+
+
+def test_a_fast_run_ends_on_a_validated_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, "fast", recipe="fast", max_steps=8, warmup=0.25, val_overlap=0.0,
+                         crops_per_epoch=None, max_epochs=1000)  # fmt: skip
+    summary = train(config, progress=False)
+    with open(Path(summary["run_dir"]) / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert summary["steps"] == 8 and int(rows[-1]["step"]) == 8  # the last step was validated
+    assert summary["stopped_by"] == "step budget" and len(rows) >= 4
+    assert float(rows[-1]["lr"]) == pytest.approx(1e-3 * warmup_cosine(8, 8, 0.25), abs=1e-9)
+    assert math.isfinite(summary["best_val_iou"]) and summary["best_checkpoint"]
+    state = torch.load(summary["best_checkpoint"], weights_only=True)
+    assert state["csunet"]["recipe"]["optimizer"] == "adamw"
