@@ -62,10 +62,8 @@ def run_demo(
     if summary["best_checkpoint"] is None:
         raise CsunetError(f"{run_dir}: training stopped before its first validation; give it more --minutes")
     test = evaluate(summary["best_checkpoint"], split="test", figures=run_dir / "figures")
-    show_metrics(
-        test,
-        f"test split of the sample (NASA Super-1), best of {summary['epochs']} epochs ({summary['steps']} steps)",
-    )
+    say("test split of the sample (NASA Super-1):")
+    show_metrics(test, f"best of {summary['epochs']} epochs ({summary['steps']} steps)")
     records = predict(summary["best_checkpoint"], [sample_root() / "test"], run_dir / "predictions")
     report = build_report(run_dir, run_dir / "report.html", say)
     measured = json.loads((run_dir / "measurements" / "summary.json").read_text())

@@ -40,7 +40,7 @@ def print_dataset_info(report: dict) -> None:
     table = Table(title=f"dataset {report['name']}")
     left = ("split", "sizes (WxH)", "image dtype", "mask dtype")
     for column in ("split", "pairs", "unpaired img/mask", "sizes (WxH)", "image dtype", "mask dtype", *classes):
-        table.add_column(column, justify="left" if column in left else "right")
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
     for split, info in report["splits"].items():
         table.add_row(
             split,
