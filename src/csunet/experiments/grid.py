@@ -30,6 +30,7 @@ import yaml
 
 from csunet.errors import MissingInputError, SettingsError
 from csunet.train.config import TrainConfig
+from csunet.train.recipes import RECIPES
 
 MODEL_AXES = {"encoders": "encoder", "depths": "depths", "variants": "variant", "levels": "levels"}
 CNN_MODELS = ("unet", "unet_plusplus")
@@ -55,9 +56,14 @@ class GridRun:
         }
 
 
-ADDED_SINCE_FIRST_GRIDS = {"test_fraction": 0.2, "recipe": "paper", "optimizer": "adam", "weight_decay": 0.0,
-                          "schedule": "two-stage", "warmup": 0.0, "grad_clip": 0.0, "max_steps": 0}  # fmt: skip
-"""Settings added after grids were first run: at their default they leave run ids as they were, so existing
+SETTINGS_OF_FIRST_GRIDS = ("lr", "tile_size")
+"""The paper recipe's settings that configurations held before recipes existed."""
+ADDED_SINCE_FIRST_GRIDS = {
+    "test_fraction": 0.2,
+    "recipe": "paper",
+    **{k: v for k, v in RECIPES["paper"].items() if k not in SETTINGS_OF_FIRST_GRIDS},
+}
+"""Settings added after grids were first run: at their paper values they leave run ids as they were, so existing
 results databases stay valid."""
 
 
