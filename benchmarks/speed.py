@@ -132,12 +132,54 @@ def infer_torch(baseline: bool, threads: int | None = None, compile_model: bool 
     return result
 
 
-def infer_onnx(onnx_path: str, threads: int | None = None) -> dict:
+def infer_onnx(onnx_path: str, threads: int | None = None, batch: int = 1) -> dict:
     from csunet.export import OnnxRuntimeModel
 
     engine = OnnxRuntimeModel(onnx_path, threads=threads)
-    x = torch.randn(1, 3, TILE, TILE)
-    return {"seconds": timed(lambda: engine(x), repeats=5, warmup=1)}
+    x = torch.randn(batch, 3, TILE, TILE)
+    return {"seconds": timed(lambda: engine(x), repeats=5, warmup=1) / batch, "batch": batch}
+
+
+def infer_openvino(ir_path: str, batch: int = 1) -> dict:
+    from csunet.export import OpenVinoModel
+
+    engine = OpenVinoModel(ir_path)
+    x = torch.randn(batch, 3, TILE, TILE)
+    return {"seconds": timed(lambda: engine(x), repeats=5, warmup=2) / batch, "batch": batch}
+
+
+def infer_folded(batch: int = 1) -> dict:
+    """What the torch engine runs: batch norm folded into the convolutions, channels-last, SDPA attention."""
+    from csunet.models.folding import fold_batch_norms
+    from csunet.utils import keep_freed_memory
+
+    keep_freed_memory()
+    model, folded = fold_batch_norms(build_model(False).eval(), torch.randn(1, 3, TILE, TILE))
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, TILE, TILE).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        seconds = timed(lambda: model(x), repeats=5, warmup=1)
+    return {"seconds": seconds / batch, "batch": batch, "batch_norms_folded": folded}
+
+
+def folder(engine_path: str, engine: str, images: int, work: str) -> dict:
+    """`predict` over a folder of ``images`` 512x512 micrographs (the sample's, repeated), end to end: decoding,
+    tiles, blending, mask and overlay PNGs, the done log."""
+    import shutil
+
+    from csunet.data import sample_root
+    from csunet.predict import predict
+
+    source = sorted((sample_root() / "train").iterdir())
+    inputs = Path(work) / f"folder-{engine}"
+    inputs.mkdir()
+    for index in range(images):
+        original = source[index % len(source)]
+        shutil.copy(original, inputs / f"{index:04d}{original.suffix}")
+    started = time.perf_counter()
+    predict(engine_path, [inputs], Path(work) / f"out-{engine}", progress=False, engine=engine)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds / images, "images_per_second": images / seconds, "images": images}
 
 
 def train_cpu(baseline: bool, steps: int = 5) -> dict:
@@ -275,13 +317,33 @@ def gpu_peak_gb(device: str) -> float:
 # ---------------------------------------------------------------- the parent: cases, tables
 
 
-def cpu_cases(onnx_path: str, work: str, compile_model: bool) -> dict[str, tuple[str, dict]]:
+def cpu_cases(onnx_path: str, work: str, compile_model: bool, images: int) -> dict[str, tuple[str, dict]]:
+    fp32, int8 = str(Path(onnx_path).with_suffix(".openvino.xml")), str(Path(onnx_path).with_suffix(".int8.xml"))
     cases = {
         "infer eager baseline": ("infer_torch", {"baseline": True}),
-        "infer torch (csunet)": ("infer_torch", {"baseline": False}),
+        "infer torch, channels-last": ("infer_torch", {"baseline": False}),
+        "infer torch engine (+ batch norm folded)": ("infer_folded", {}),
+        "infer torch engine, batch 4": ("infer_folded", {"batch": 4}),
         "infer torch, 1 thread": ("infer_torch", {"baseline": False, "threads": 1}),
         "infer onnxruntime": ("infer_onnx", {"onnx_path": onnx_path}),
+        "infer onnxruntime, batch 4": ("infer_onnx", {"onnx_path": onnx_path, "batch": 4}),
         "infer onnxruntime, 1 thread": ("infer_onnx", {"onnx_path": onnx_path, "threads": 1}),
+        "infer openvino fp32": ("infer_openvino", {"ir_path": fp32}),
+        "infer openvino fp32, batch 4": ("infer_openvino", {"ir_path": fp32, "batch": 4}),
+        "infer openvino int8": ("infer_openvino", {"ir_path": int8}),
+        "infer openvino int8, batch 4": ("infer_openvino", {"ir_path": int8, "batch": 4}),
+        f"folder of {images}, onnx": (
+            "folder",
+            {"engine_path": onnx_path, "engine": "onnx", "images": images, "work": work},
+        ),
+        f"folder of {images}, openvino": (
+            "folder",
+            {"engine_path": fp32, "engine": "openvino", "images": images, "work": work},
+        ),
+        f"folder of {images}, openvino-int8": (
+            "folder",
+            {"engine_path": int8, "engine": "openvino-int8", "images": images, "work": work},
+        ),
         "train eager baseline": ("train_cpu", {"baseline": True}),
         "train csunet": ("train_cpu", {"baseline": False}),
         "large 512": ("large_image", {"size": 512, "onnx_path": onnx_path, "out": work}),
@@ -307,6 +369,30 @@ def gpu_cases(compile_model: bool) -> dict[str, tuple[str, dict]]:
             {"baseline": False, "amp": True, "batch": 8, "compile_model": True},
         )
     return cases
+
+
+def quantise_for_speed(onnx_path: str, tiles: int = 32) -> None:
+    """OpenVINO fp32 and int8 files beside ``onnx_path``. The weights are random, so int8 is calibrated on tiles of
+    the sample for realistic activation ranges, and its accuracy means nothing here: `csunet export --int8` checks
+    that on trained models (benchmarks/int8_accuracy.py)."""
+    import nncf
+    import openvino as ov
+
+    from csunet.data import SegmentationDataset, sample_description
+    from csunet.data.transforms import eval_transform
+    from csunet.export import ensure_openvino
+    from csunet.export.int8 import calibration_tiles
+    from csunet.export.openvino import read_ir_metadata, save_ir, write_ir_metadata
+
+    fp32 = ensure_openvino(onnx_path)[0]
+    model = ov.Core().read_model(str(fp32))
+    metadata = read_ir_metadata(model)
+    dataset = SegmentationDataset(sample_description(), "train", eval_transform("super"))
+    calibration = calibration_tiles(dataset, TILE, tiles)
+    quantised = nncf.quantize(model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER,
+                              preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration))  # fmt: skip
+    write_ir_metadata(quantised, metadata)
+    save_ir(quantised, Path(onnx_path).with_suffix(".int8.xml"))
 
 
 def run_case(function: str, kwargs: dict, timeout: float) -> dict:
@@ -364,7 +450,7 @@ def cpu_table(rows: dict[str, dict], figures: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
-        if name.startswith("large"):
+        if name.startswith(("large", "folder")):
             continue
         if "error" in row:
             lines.append(f"| {name} | failed: {row['error']} | | | | |")
@@ -378,8 +464,27 @@ def cpu_table(rows: dict[str, dict], figures: dict) -> str:
         )
     lines += [
         "",
-        "Inference: batch 1. Training: batch 2, bce-dice loss, Adam, 512 crops of the bundled Super-1 sample with the",
+        "Inference: batch 1 unless the case says otherwise (then seconds per image). int8: OpenVINO static int8",
+        "quantised by NNCF (calibrated on 32 tiles of the sample; random weights, so only its speed means anything",
+        "here; accuracy on trained models: int8_accuracy.md); its GFLOP/s counts the fp32 model's FLOPs.",
+        "Training: batch 2, bce-dice loss, Adam, 512 crops of the bundled Super-1 sample with the",
         "paper's augmentation, data loading included; its GFLOP/s counts forward + backward FLOPs.",
+        "",
+        "## Folders (`predict` end to end: decode, tiles, blend, mask + overlay PNGs; 512x512 images, overlap 0.5)",
+        "",
+        "| case | images/s | s per image | peak RSS GiB |",
+        "|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        if name.startswith("folder"):
+            if "error" in row:
+                lines.append(f"| {name} | failed: {row['error']} | | |")
+            else:
+                lines.append(f"| {name} | {row['images_per_second']:.2f} | {row['seconds']:.2f} | "
+                             f"{row['peak_rss_gb']:.2f} |")  # fmt: skip
+    lines += [
+        "",
+        "A 512x512 image at overlap 0.5 is one tile (images no larger than a tile are not tiled).",
         "",
         "## Large micrographs (ONNX Runtime engine, overlap 0.5, batch 4, mask + overlay written)",
         "",
@@ -450,6 +555,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--case-timeout", type=float, default=900)
+    parser.add_argument("--images", type=int, default=100, help="images in the folder cases")
+    parser.add_argument("--cases", default="", help="only the cases whose names contain one of these (comma list)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent.parent))
     figures = {
@@ -475,7 +582,12 @@ def main(argv: list[str] | None = None) -> None:
             started = time.perf_counter()
             export_model(build_model(False), onnx_path, TILE, metadata={"csunet": meta})
             figures["onnx_export_seconds"] = time.perf_counter() - started
-            cases = cpu_cases(onnx_path, work, args.compile)
+            started = time.perf_counter()
+            quantise_for_speed(onnx_path)
+            figures["openvino_int8_seconds"] = time.perf_counter() - started
+            cases = cpu_cases(onnx_path, work, args.compile, args.images)
+        cases = {name: case for name, case in cases.items() if not args.cases or any(
+            part in name for part in args.cases.split(","))}  # fmt: skip
         for name, (function, kwargs) in cases.items():
             print(f"{name} ...", end=" ", flush=True)
             rows[name] = run_case(function, kwargs, args.case_timeout)

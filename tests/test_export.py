@@ -1,29 +1,43 @@
-"""ONNX export and the ONNX Runtime engine: every registry model, outputs equal to PyTorch within 1e-3."""
+"""Exports and engines: ONNX Runtime and OpenVINO for every registry model, outputs equal to PyTorch within 1e-3;
+batch norm folding; the engine choice; int8 accepted or refused by its accuracy check."""
 
+import importlib.util
 import json
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
 import pytest
 import tifffile
 import torch
 from PIL import Image
+from typer.testing import CliRunner
 
-from csunet.checkpoint import CheckpointError
+from csunet.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
+from csunet.cli import app
 from csunet.data import sample_root
+from csunet.data.io import read_image
+from csunet.errors import SettingsError
 from csunet.export import (
     META_KEY,
     OnnxRuntimeModel,
+    choose_engine,
     ensure_onnx,
-    export_checkpoint,
+    ensure_openvino,
     export_model,
     load_engine,
     read_onnx_metadata,
 )
+from csunet.export.int8 import Int8Refused, export_int8
+from csunet.export.onnx import onnx_is_current
+from csunet.export.openvino import OpenVinoModel, save_ir, write_ir_metadata
 from csunet.models import create_model, list_models
-from csunet.predict import predict
+from csunet.models.folding import fold_batch_norms
+from csunet.predict import class_probabilities, normalised_tensor, predict, predict_one
+
+runner = CliRunner()
 
 SMALL_SETTINGS = {
     "cs_unet": {"encoder": "resnet18", "img_size": 64, "window_size": 2, "embed_dim": 24},
@@ -55,43 +69,165 @@ def test_onnx_matches_torch(name, tmp_path):
         assert torch.allclose(got, expected, atol=1e-3, rtol=0), (name, (got - expected).abs().max())
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.data"))  # one self-contained file
 
+    # the same file through OpenVINO (fp32, as the openvino engine converts it)
+    ir = tmp_path / f"{name}.openvino.xml"
+    converted = ov.convert_model(str(path))
+    write_ir_metadata(converted, {META_KEY: {"model": name}})
+    save_ir(converted, ir)
+    openvino = OpenVinoModel(ir)
+    tiles = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(tiles)
+    assert torch.allclose(openvino(tiles), expected, atol=1e-3, rtol=0), (
+        name,
+        (openvino(tiles) - expected).abs().max(),
+    )
 
-@pytest.fixture
-def checkpoint(tiny_run, tmp_path) -> Path:
-    """A private copy of the tiny run's checkpoint, so exports beside it stay in this test's folder."""
-    copy = tmp_path / "run" / "best.ckpt"
-    copy.parent.mkdir()
+    # batch norm folded into the convolutions: every one that follows a convolution, same outputs
+    folded, count = fold_batch_norms(model, tiles[:1])
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert count == len(norms) and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        assert torch.allclose(folded(tiles), expected, atol=1e-4, rtol=0)
+
+
+def test_a_convolution_read_twice_is_not_folded():
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4)
+            self.side = torch.nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + self.side(y)  # the side branch reads the convolution's own output
+
+    model = Shared().eval()
+    model.bn.running_mean.uniform_(-1, 1)
+    model.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(1, 3, 16, 16)
+    folded, count = fold_batch_norms(model, x)
+    assert count == 0 and folded is model
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run's checkpoint with its ONNX and OpenVINO exports beside it, made once for this module (an
+    export takes tens of seconds)."""
+    copy = tmp_path_factory.mktemp("exported") / "best.ckpt"
     shutil.copy2(tiny_run["best_checkpoint"], copy)
+    assert ensure_openvino(copy)[1] is not None  # made now, the ONNX file on the way
     return copy
 
 
-def test_checkpoint_export_carries_metadata_and_is_reused(checkpoint, tmp_path):
-    path = export_checkpoint(checkpoint, tmp_path / "tiny.onnx")
-    metadata = read_onnx_metadata(path)
+@pytest.fixture
+def checkpoint(exported, tmp_path) -> Path:
+    """A private copy of the exported checkpoint's folder; the copies keep their times, so the exports are still
+    current."""
+    shutil.copytree(exported.parent, tmp_path / "run")
+    return tmp_path / "run" / "best.ckpt"
+
+
+def test_checkpoint_export_carries_metadata_and_is_reused(checkpoint):
+    onnx_path = checkpoint.with_suffix(".onnx")
+    metadata = read_onnx_metadata(onnx_path)
     loaded = load_engine(checkpoint, "torch")
     assert metadata[META_KEY] == json.loads(json.dumps(loaded.meta))
-    assert load_engine(path).classes == loaded.classes  # an .onnx file alone is enough
+    assert load_engine(onnx_path, "onnx").classes == loaded.classes  # an .onnx file alone is enough
+    assert load_engine(checkpoint.with_name("best.openvino.xml")).classes == loaded.classes  # and an IR file
 
-    # predicting with --engine onnx exports beside the checkpoint once, then reuses the export
-    onnx_path, seconds = ensure_onnx(checkpoint)
-    assert onnx_path == checkpoint.with_suffix(".onnx") and seconds is not None
-    assert ensure_onnx(checkpoint)[1] is None
-    os.utime(checkpoint)  # a changed checkpoint makes the export stale
-    assert ensure_onnx(checkpoint)[1] is not None
+    # predicting with an exporting engine reuses the exports made beside the checkpoint...
+    assert ensure_onnx(checkpoint) == (onnx_path, None)
+    assert ensure_openvino(checkpoint) == (checkpoint.with_name("best.openvino.xml"), None)
+    # ...until the checkpoint changes
+    assert onnx_is_current(checkpoint)
+    os.utime(checkpoint)
+    assert not onnx_is_current(checkpoint)
 
 
 def test_predict_engines_agree(checkpoint, tmp_path):
     image = sorted((sample_root() / "test").iterdir())[0]
+    engines = ("torch", "onnx", "openvino", "auto")
     records = {
         engine: predict(checkpoint, [image], tmp_path / engine, probabilities=True, progress=False, engine=engine)[
             0
         ]
-        for engine in ("torch", "onnx")
+        for engine in engines
     }
-    torch_probs, onnx_probs = (tifffile.imread(records[e]["probabilities"]) for e in ("torch", "onnx"))
-    assert np.abs(torch_probs - onnx_probs).max() < 1e-3
-    torch_mask, onnx_mask = (np.asarray(Image.open(records[e]["mask"])) for e in ("torch", "onnx"))
-    assert (torch_mask != onnx_mask).mean() < 1e-4  # only exact ties could flip
+    # the choice is recorded; on this CPU with openvino installed, auto is openvino
+    assert json.loads((tmp_path / "auto" / "predictions.json").read_text())["settings"]["engine"] == "openvino"
+    plain = load_checkpoint(checkpoint)  # unfolded, NCHW: the model as trained
+    with torch.no_grad():
+        expected = predict_one(LoadedCheckpoint(plain.model.eval(), plain.meta, checkpoint), read_image(image))
+    expected = class_probabilities(expected, plain.meta["activation"]).numpy()
+    for engine in engines:
+        probabilities = tifffile.imread(records[engine]["probabilities"])
+        assert np.abs(probabilities - expected).max() < 1e-3, engine
+        mask = np.asarray(Image.open(records[engine]["mask"]))
+        assert (mask != expected.argmax(0)).mean() < 1e-4, engine  # only exact ties could flip
+
+
+def test_auto_engine_choice(checkpoint, monkeypatch):
+    assert choose_engine(checkpoint, "cpu") == "openvino"
+    assert choose_engine(checkpoint, "cuda") == "torch"  # GPU: PyTorch with bf16 autocast
+    assert choose_engine(checkpoint.with_name("m.int8.xml")) == "openvino-int8"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "openvino" else real(name))
+    assert choose_engine(checkpoint, "cpu") == "onnx"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert choose_engine(checkpoint, "cpu") == "torch"
+    with pytest.raises(SettingsError, match="int8 export best.int8.xml does not exist; make one with"):
+        load_engine(checkpoint, "openvino-int8")
+
+
+def test_int8_is_kept_when_accurate_and_used_by_auto(checkpoint, tmp_path):
+    done = runner.invoke(
+        app, ["export", str(checkpoint), "--int8", "--max-drop", "0.05", "--calibration-tiles", "16"]
+    )
+    assert done.exit_code == 0, done.output
+    path = checkpoint.with_name("best.int8.xml")
+    assert path.is_file() and path.with_suffix(".bin").is_file()
+    assert "best.onnx" in done.output and "up to date" in done.output  # the ONNX export beside it was reused
+    assert choose_engine(checkpoint, "cpu") == "openvino-int8"
+    loaded = load_engine(checkpoint)
+    assert loaded.engine == "openvino-int8"
+    result = loaded.model.metadata["int8"]
+    said = " ".join(done.output.split())
+    assert f"int8 NASA IoU {result['int8_nasa_iou']:.4f}, fp32 {result['fp32_nasa_iou']:.4f}" in said
+    assert result["fp32_nasa_iou"] - result["int8_nasa_iou"] <= 0.05
+    assert result["calibration"]["tiles"] == 16 and result["calibration"]["split"] == "train"
+    assert result["calibration"]["images"] and result["validation"]["split"] == "val"
+    # int8 quantised for real: a different function from fp32, close to it on a micrograph
+    image = normalised_tensor(read_image(sorted((sample_root() / "test").iterdir())[0]), loaded.meta)
+    tiles = torch.stack([image[:, :64, :64], image[:, 64:128, 64:128]])
+    fp32 = load_engine(checkpoint, "openvino").model(tiles)
+    int8 = loaded.model(tiles)
+    assert 0 < (int8 - fp32).abs().mean() < 0.2 * fp32.abs().mean()
+    os.utime(checkpoint)  # a retrained checkpoint: the int8 file no longer speaks for it
+    assert choose_engine(checkpoint, "cpu") == "openvino"
+    with pytest.raises(SettingsError, match="is older than the checkpoint"):
+        load_engine(checkpoint, "openvino-int8")
+
+
+def test_int8_that_loses_accuracy_is_refused_and_fp32_kept(checkpoint, monkeypatch):
+    import csunet.export.int8 as int8_module
+
+    class Inverted:  # an int8 model that gets every pixel wrong
+        def __init__(self, model):
+            self.model, self.device = model, torch.device("cpu")
+
+        def __call__(self, tiles):
+            return -self.model(tiles)
+
+    real = int8_module.compiled_as_model
+    monkeypatch.setattr(int8_module, "compiled_as_model", lambda ov, model: Inverted(real(ov, model)))
+    stale = checkpoint.with_name("best.int8.xml")
+    stale.write_text("an earlier export")
+    with pytest.raises(Int8Refused, match=r"int8 NASA IoU 0\.\d+ on the val split is 0\.\d+ below fp32's 0\.\d+ "
+                                          r"\(allowed: 0\.005"):  # fmt: skip
+        export_int8(checkpoint, tiles=4, accuracy_control=False, progress=False)
+    assert not stale.exists() and checkpoint.with_name("best.openvino.xml").is_file()
+    assert choose_engine(checkpoint, "cpu") == "openvino"
 
 
 def test_bad_onnx_files_are_named(tmp_path):
@@ -104,3 +240,5 @@ def test_bad_onnx_files_are_named(tmp_path):
         load_engine(plain, "onnx")
     with pytest.raises(ValueError, match="unknown engine 'tensorrt'"):
         load_engine(plain, "tensorrt")
+    with pytest.raises(CheckpointError, match="plain.onnx: no csunet metadata"):
+        load_engine(plain, "openvino")

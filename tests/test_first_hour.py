@@ -191,7 +191,7 @@ def test_a_code_running_pickle_is_refused_without_torch_advice(tmp_path):
 def test_predict_and_evaluate_refuse_bad_numbers_and_places_in_one_line(tiny_run, tmp_path):
     (tmp_path / "file.txt").write_text("a file")
     checkpoint = tiny_run["best_checkpoint"]
-    result = runner.invoke(app, ["predict", checkpoint, str(sample_root() / "test"), "--batch-size", "-1",
+    result = runner.invoke(app, ["predict", checkpoint, str(sample_root() / "test"), "--engine", "torch", "--batch-size", "-1",
                                  "--out", str(tmp_path / "p")])  # fmt: skip
     assert result.exit_code == 2 and "batch_size must be in [1, inf], not -1" in result.output
     result = runner.invoke(app, ["evaluate", checkpoint, "--figures", str(tmp_path / "file.txt")])

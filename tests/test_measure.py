@@ -185,7 +185,7 @@ def test_bad_masks_are_named(tmp_path):
 
 def test_measure_cli_on_predictions(tiny_run, tmp_path):
     predictions = tmp_path / "predictions"
-    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, progress=False)
+    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, progress=False, engine="torch")
     result = runner.invoke(app, ["measure", str(predictions), "--out", str(tmp_path / "m"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)

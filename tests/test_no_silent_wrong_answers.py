@@ -120,17 +120,25 @@ def test_images_of_one_name_in_two_folders_are_refused_naming_both(tiny_run, tmp
         (tmp_path / folder).mkdir()
         shutil.copy(SAMPLE_TEST / "spot2_0d_0.tif", tmp_path / folder / "a00.tif")
     with pytest.raises(DataError, match=r"A/a00.tif and .*B/a00.tif would both be written as a00_mask"):
-        predict(tiny_run["best_checkpoint"], [tmp_path / "A", tmp_path / "B"], tmp_path / "out", progress=False)
+        predict(
+            tiny_run["best_checkpoint"],
+            [tmp_path / "A", tmp_path / "B"],
+            tmp_path / "out",
+            progress=False,
+            engine="torch",
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_a_folder_with_earlier_outputs_is_refused_and_measure_reads_only_what_the_run_listed(tiny_run, tmp_path):
     out = tmp_path / "out"
-    first = predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_0.tif"], out, progress=False)
+    first = predict(
+        tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_0.tif"], out, progress=False, engine="torch"
+    )
     with pytest.raises(DataError, match="already holds the outputs of an earlier prediction run .*--overwrite"):
-        predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_4.tif"], out, progress=False)
+        predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_4.tif"], out, progress=False, engine="torch")
     second = predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_4.tif"], out, progress=False,
-                     overwrite=True)  # fmt: skip
+                     overwrite=True, engine="torch")  # fmt: skip
     assert Path(first[0]["mask"]).is_file()  # the earlier mask is still there, but no longer listed
     summary = measure([out], tmp_path / "measurements")
     assert summary["masks"] == 1
@@ -142,7 +150,7 @@ def test_a_folder_with_earlier_outputs_is_refused_and_measure_reads_only_what_th
 
 def test_measure_refuses_an_interrupted_prediction_run(tiny_run, tmp_path):
     out = tmp_path / "out"
-    predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_0.tif"], out, progress=False)
+    predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_0.tif"], out, progress=False, engine="torch")
     manifest = json.loads((out / "predictions.json").read_text())
     (out / "predictions.json").write_text(json.dumps({**manifest, "complete": False, "inputs": 4}))
     with pytest.raises(DataError, match="stopped after 1 of 4 images"):
@@ -152,7 +160,9 @@ def test_measure_refuses_an_interrupted_prediction_run(tiny_run, tmp_path):
 def test_an_unwritable_out_fails_before_any_segmentation(tiny_run, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
-    result = runner.invoke(app, ["predict", tiny_run["best_checkpoint"], str(SAMPLE_TEST), "--out", str(blocker)])
+    result = runner.invoke(
+        app, ["predict", tiny_run["best_checkpoint"], str(SAMPLE_TEST), "--out", str(blocker), "--engine", "torch"]
+    )
     assert result.exit_code != 0 and not list(tmp_path.glob("*_mask.png"))
 
 

@@ -23,7 +23,7 @@ def test_predict_writes_masks_overlays_probabilities_and_uncertainty(tiny_run, t
     result = runner.invoke(
         app,
         ["predict", tiny_run["best_checkpoint"], str(test_images), "--out", str(tmp_path), "--probabilities",
-         "--uncertainty", "--json"],
+         "--uncertainty", "--json", "--engine", "torch"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     records = json.loads(result.output)
@@ -49,7 +49,12 @@ def test_predict_any_size_and_tiff_masks(tiny_run, tmp_path):
     assert logits.shape == (3, 1100, 1500) and np.isfinite(logits.numpy()).all()
     tifffile.imwrite(tmp_path / "big.tif", (image[..., 0] * 65535).astype(np.uint16))
     records = predict(
-        tiny_run["best_checkpoint"], [tmp_path / "big.tif"], tmp_path / "out", mask_format="tif", progress=False
+        tiny_run["best_checkpoint"],
+        [tmp_path / "big.tif"],
+        tmp_path / "out",
+        mask_format="tif",
+        progress=False,
+        engine="torch",
     )
     assert tifffile.imread(records[0]["mask"]).shape == (1100, 1500)
 
@@ -60,7 +65,8 @@ def test_a_bad_image_is_reported_and_the_others_still_segmented(tiny_run, tmp_pa
     (inputs / "broken.tif").write_bytes(b"not a tiff")
     Image.open(sample_root() / "test" / "spot2_0d_0.tif").save(inputs / "good.png")
     result = runner.invoke(
-        app, ["predict", tiny_run["best_checkpoint"], str(inputs), "--out", str(tmp_path / "o")]
+        app,
+        ["predict", tiny_run["best_checkpoint"], str(inputs), "--out", str(tmp_path / "o"), "--engine", "torch"],
     )
     assert result.exit_code == 1
     assert "broken.tif" in result.output
@@ -115,7 +121,12 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
     assert loaded.meta["out_channels"] == 1 and loaded.classes == ["matrix", "precipitate"]
     report = evaluate(summary["best_checkpoint"], progress=False)
     records = predict(
-        summary["best_checkpoint"], [sample_root() / "test"], tmp_path / "out", probabilities=True, progress=False
+        summary["best_checkpoint"],
+        [sample_root() / "test"],
+        tmp_path / "out",
+        probabilities=True,
+        progress=False,
+        engine="torch",
     )
     description = load_description("sample-binary")
     truths = {

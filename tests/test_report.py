@@ -84,7 +84,7 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(run_report,
 
 def test_report_of_a_predictions_folder_via_cli(tiny_run, tmp_path):
     predictions = tmp_path / "predictions"
-    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, progress=False)
+    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, progress=False, engine="torch")
     result = runner.invoke(app, ["report", str(predictions), "--out", str(tmp_path / "p.html")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "p.html").read_text()

@@ -32,6 +32,8 @@ class LoadedCheckpoint:
     model: nn.Module
     meta: dict
     path: Path
+    engine: str = "torch"
+    """What runs ``model``: torch, onnx, openvino or openvino-int8 (``csunet.export.load_engine``)."""
 
     @property
     def classes(self) -> list[str]:

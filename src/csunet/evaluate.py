@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from csunet.checkpoint import LoadedCheckpoint, load_checkpoint
+from csunet.checkpoint import LoadedCheckpoint
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.holdout import hold_out
 from csunet.data.transforms import eval_transform
 from csunet.errors import SettingsError
+from csunet.export import load_engine
 from csunet.inference import default_device, sliding_window_logits
 from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, nasa_iou, predicted_classes
 from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to_rgb8
@@ -104,12 +105,30 @@ def evaluate(
     figures: str | os.PathLike | None = None,
     device: str | None = None,
     progress: bool = True,
+    engine: str = "torch",
 ) -> dict:
-    """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on)."""
+    """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on), run by
+    ``engine`` (:func:`csunet.export.load_engine`; default the checkpoint in PyTorch, as trained)."""
     if figures is not None:
         writable_folder(figures, "error panels")
     keep_freed_memory()
-    loaded = load_checkpoint(checkpoint, device or default_device())
+    loaded = load_engine(checkpoint, engine, device or default_device())
+    dataset = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
+    result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress)
+    result.update({"checkpoint": str(checkpoint), "data": dataset.description.name, "split": split, "tta": tta,
+                   "engine": loaded.engine})  # fmt: skip
+    return result
+
+
+def checkpoint_dataset(
+    loaded: LoadedCheckpoint,
+    checkpoint: str | os.PathLike,
+    data: str | None = None,
+    split: str = "test",
+    data_root: str | os.PathLike | None = None,
+) -> SegmentationDataset:
+    """``split`` of ``data`` (default: the data the checkpoint was trained on, with the same held-out images),
+    transformed for evaluation as the checkpoint's training data was."""
     meta = loaded.meta
     recipe = meta.get("recipe") or {}
     if data is None and "data" not in recipe:
@@ -123,7 +142,4 @@ def evaluate(
         raise SettingsError(
             f"{checkpoint}: trained for classes {loaded.classes}, but {description.name} has {description.classes}"
         )
-    dataset = SegmentationDataset(description, split, eval_transform(meta["augment"]), channels=meta["channels"])
-    result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress)
-    result.update({"checkpoint": str(checkpoint), "data": description.name, "split": split, "tta": tta})
-    return result
+    return SegmentationDataset(description, split, eval_transform(meta["augment"]), channels=meta["channels"])

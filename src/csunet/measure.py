@@ -38,7 +38,13 @@ from csunet.data.errors import DataError
 from csunet.data.io import is_image_file, read_array
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
-from csunet.prediction_folder import MASK_SUFFIX, manifest_path, read_manifest
+from csunet.prediction_folder import (
+    MANIFEST_GLOB,
+    MASK_SUFFIX,
+    PREDICTIONS_MANIFEST,
+    manifest_path,
+    read_manifest,
+)
 from csunet.utils import atomic_write_text
 
 KINDS = ("matrix", "particle", "layer", "boundary")
@@ -318,13 +324,19 @@ def _folder_masks(folder: Path) -> list[Path]:
             done = sum(1 for record in manifest.get("images", []) if "mask" in record)
             raise DataError(
                 f"{manifest_path(folder)}: the prediction run stopped after {done} of {manifest.get('inputs', '?')} "
-                "images; run `csunet predict` again with --overwrite, or name the mask files to measure"
+                "images; run the same `csunet predict` command again to finish it, or name the mask files to measure"
             )
         listed = [folder / Path(record["mask"]).name for record in manifest.get("images", []) if "mask" in record]
         missing = [str(path) for path in listed if not path.is_file()]
         if missing:
             raise DataError(f"{manifest_path(folder)} lists masks that are gone: {', '.join(missing[:3])}")
         return listed
+    shards = sorted(p.name for p in folder.glob(MANIFEST_GLOB))
+    if shards:
+        raise DataError(
+            f"{folder}: a sharded prediction run that has not finished ({', '.join(shards)} but no "
+            f"{PREDICTIONS_MANIFEST}, which the last shard to finish writes)"
+        )
     images = sorted(p for p in folder.iterdir() if is_image_file(p))
     masks = [p for p in images if p.stem.endswith(MASK_SUFFIX)]
     if not (masks or images):

@@ -10,22 +10,41 @@ model hesitates, and where labelling more would help most). Every file is writte
 from __future__ import annotations
 
 import io
+import json
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import tifffile
 import torch
-from rich.progress import track
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from csunet.checkpoint import LoadedCheckpoint
 from csunet.data.errors import DataError
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
 from csunet.errors import SettingsError, check_range
-from csunet.export import load_engine
+from csunet.export import ENGINES, choose_engine, load_engine
+from csunet.export.onnx import source_stamp
 from csunet.inference import check_overlap, default_device, sliding_window_logits
 from csunet.metrics import predicted_classes
-from csunet.prediction_folder import MASK_SUFFIX, manifest_path, write_manifest
+from csunet.prediction_folder import (
+    MANIFEST_GLOB,
+    MASK_SUFFIX,
+    done_log_name,
+    read_done_log,
+    read_manifest_file,
+    shard_manifest_name,
+    write_manifest,
+)
 from csunet.render import overlay, png_bytes, to_rgb8
 from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
@@ -106,58 +125,220 @@ def predict(
     uncertainty: bool = False,
     device: str | None = None,
     progress: bool = True,
-    engine: str = "torch",
+    engine: str = "auto",
     overwrite: bool = False,
+    shard: str | tuple[int, int] | None = None,
 ) -> list[dict]:
     """Segment every image in ``inputs``; one record per image with the files written or the error met.
 
-    ``checkpoint`` is a training checkpoint or its ONNX export; ``engine='onnx'`` runs ONNX Runtime (see
-    :func:`csunet.export.load_engine`). A file that cannot be read is reported and skipped; the others are still
-    segmented. ``predictions.json`` beside the outputs lists them with the classes, colours and pixel size that
-    `csunet measure` and `csunet report` read; it is rewritten after every image, and says ``complete`` only at
-    the end. A folder holding another run's outputs is refused unless ``overwrite``.
+    ``checkpoint`` is a training checkpoint or one of its exports; ``engine`` picks what runs it
+    (:func:`csunet.export.load_engine`; ``auto``: the fastest valid one here). A file that cannot be read is reported
+    and skipped; the others are still segmented.
+
+    ``predictions.json`` beside the outputs lists them with the classes, colours and pixel size that `csunet measure`
+    and `csunet report` read, and the settings that made them; it says ``complete`` at the end. Each finished image
+    is also appended to ``predictions.done.jsonl`` once all its files are written, and running the same command
+    again continues an interrupted run: images listed there are skipped, the rest (a half-written one included)
+    are redone. A folder holding outputs of other images or of other settings is refused unless ``overwrite``.
+
+    ``shard`` ``"K/N"`` segments only every N-th image starting with the K-th (job arrays: one process per node or
+    GPU; under ``torchrun`` the rank decides) into ``predictions.shard-K-of-N.json``; the shard that finishes last
+    merges the N lists into ``predictions.json``.
     """
     if mask_format not in MASK_FORMATS:
         raise SettingsError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
     check_overlap(overlap)
     check_range("predict", "batch_size", batch_size, 1)
+    index, count = parse_shard(shard)
     images = collect_images(inputs)
     refuse_same_names(images)
+    device = device or (launcher_device() if count > 1 else None) or default_device()
+    if engine not in ENGINES:
+        raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    settings = {
+        "checkpoint": {"path": str(Path(checkpoint).resolve()), **source_stamp(Path(checkpoint))},
+        "engine": choose_engine(checkpoint, device) if engine == "auto" else engine,
+        "overlap": overlap,
+        "tta": tta,
+        "mask_format": mask_format,
+        "probabilities": probabilities,
+        "uncertainty": uncertainty,
+    }
     out = writable_folder(out, "predictions")
-    if not overwrite:
-        refuse_earlier_outputs(out)
+    done = {} if overwrite else finished_records(out, settings, images, (index, count))
     keep_freed_memory()
-    loaded = load_engine(checkpoint, engine, device or default_device())
+    loaded = load_engine(checkpoint, settings["engine"], device)
+    mine = images[index - 1 :: count]
     manifest = {
         "checkpoint": str(checkpoint),
         "classes": loaded.classes,
         "colours": loaded.meta["colours"],
         "pixel_size_um": loaded.meta.get("pixel_size_um"),
         "background": loaded.meta.get("background", 0),
-        "inputs": len(images),
+        "settings": settings,
+        "inputs": len(mine),
         "complete": False,
         "images": [],
     }
-    write_manifest(out, manifest)  # before any work: an unwritable --out fails now, not after the first image
+    if count > 1:
+        manifest["shard"] = [index, count]
+    name = shard_manifest_name(index, count)
+    # written before any work: an unwritable --out fails now, not after the first image
+    write_manifest(out, manifest, name)
     records = manifest["images"]
-    for path in track(images, description="segmenting") if progress else images:
-        try:
-            image = read_image(path)
-            with torch.no_grad():
-                logits = predict_one(loaded, image, overlap, tta, batch_size)
-        except (DataError, ValueError) as exc:
-            records.append({"image": str(path), "error": str(exc)})
-            continue
-        records.append(
-            {
-                "image": str(path),
-                **write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities, uncertainty),
-            }
-        )
-        write_manifest(out, manifest)
+    last_written = time.monotonic()
+    skipped = sum(str(path) in done for path in mine)
+    with (
+        open(out / done_log_name(index, count), "w" if overwrite else "a") as log,
+        image_progress(progress, len(mine), skipped) as advance,
+    ):
+        for path in mine:
+            if str(path) in done:
+                records.append(done[str(path)])
+                continue
+            record = {"image": str(path), **segment_file(loaded, path, out, overlap, tta, batch_size, mask_format,
+                                                         probabilities, uncertainty)}  # fmt: skip
+            records.append(record)
+            if "error" not in record:  # after its files: an image counts as done once its line is written
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if time.monotonic() - last_written > MANIFEST_SECONDS:
+                write_manifest(out, manifest, name)
+                last_written = time.monotonic()
+            advance()
     manifest["complete"] = True
-    write_manifest(out, manifest)
+    write_manifest(out, manifest, name)
+    if count > 1:
+        merge_shards(out, count, images)
     return records
+
+
+def segment_file(
+    loaded: LoadedCheckpoint,
+    path: Path,
+    out: Path,
+    overlap: float,
+    tta: str,
+    batch_size: int,
+    mask_format: str,
+    probabilities: bool,
+    uncertainty: bool,
+) -> dict:
+    """The outputs written for one image file, or the error that stopped it."""
+    try:
+        image = read_image(path)
+        with torch.no_grad():
+            logits = predict_one(loaded, image, overlap, tta, batch_size)
+    except (DataError, ValueError) as exc:
+        return {"error": str(exc)}
+    return write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities, uncertainty)
+
+
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:
+    """(K, N) from ``"K/N"``, 1 <= K <= N; without one, the rank and world size of a ``torchrun`` launch, or
+    (1, 1)."""
+    if shard is None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        return (int(os.environ.get("RANK", "0")) + 1, world) if world > 1 else (1, 1)
+    if isinstance(shard, str):
+        parts = shard.split("/")
+        if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+            raise SettingsError(f"shard {shard!r}: give K/N, e.g. 2/8 for the second of eight parts")
+        shard = (int(parts[0]), int(parts[1]))
+    index, count = shard
+    if not 1 <= index <= count:
+        raise SettingsError(f"shard {index}/{count}: K must be between 1 and N")
+    return index, count
+
+
+def launcher_device() -> str | None:
+    """The GPU of this process under ``torchrun`` (its local rank), when there are GPUs."""
+    if "LOCAL_RANK" in os.environ and torch.cuda.is_available():
+        return f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    return None
+
+
+@contextmanager
+def image_progress(show: bool, total: int, skipped: int):
+    """A progress bar over images with throughput and time left; yields the function that counts one done."""
+    if not show:
+        yield lambda: None
+        return
+    columns = [
+        TextColumn("segmenting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    ]
+    started = time.perf_counter()
+    with Progress(*columns) as bar:
+        task = bar.add_task("segmenting", total=total, completed=skipped, rate="")
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            seconds = (time.perf_counter() - started) / done
+            rate = f"{1 / seconds:.2f} images/s" if seconds < 1 else f"{seconds:.1f} s/image"
+            bar.update(task, advance=1, rate=rate)
+
+        if skipped:
+            bar.console.print(f"{skipped} of {total} images were done by an earlier run of this command; skipped")
+        yield advance
+
+
+def finished_records(out: Path, settings: dict, images: list[Path], shard: tuple[int, int]) -> dict[str, dict]:
+    """Records of the images an earlier run of the same command finished in ``out`` (by image path), after
+    refusing a folder that holds outputs of other images or of other settings."""
+    manifests = {path.name: read_manifest_file(path) for path in sorted(out.glob(MANIFEST_GLOB))}
+    for name, manifest in manifests.items():
+        if manifest.get("settings") != settings:
+            raise DataError(
+                f"{out} already holds the outputs of an earlier prediction run with other settings ({name}: "
+                f"{differences(manifest.get('settings') or {}, settings)}); choose another --out, or --overwrite "
+                "to replace them"
+            )
+    stems = {path.stem for path in images}
+    foreign = sorted(p.name for p in out.iterdir() if p.stem.endswith(MASK_SUFFIX)
+                     and p.stem[: -len(MASK_SUFFIX)] not in stems)  # fmt: skip
+    if foreign:
+        listed = f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+        raise DataError(
+            f"{out} already holds the outputs of an earlier prediction run ({len(foreign)} masks of other images: "
+            f"{listed}); choose another --out, or --overwrite to replace them"
+        )
+    return {
+        record["image"]: record
+        for record in read_done_log(out / done_log_name(*shard))
+        if all(Path(record[key]).is_file() for key in OUTPUT_KEYS if key in record)
+    }
+
+
+OUTPUT_KEYS = ("mask", "overlay", "probabilities", "uncertainty")
+MANIFEST_SECONDS = 10.0
+"""``predictions.json`` is rewritten at most this often while a run goes on (the done log has every image at once):
+rewriting it after every image would cost time growing with the square of the folder's size."""
+
+
+def differences(old: dict, new: dict) -> str:
+    changed = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return ", ".join(f"{key} {old.get(key)!r} now {new.get(key)!r}" for key in changed) or "none recorded"
+
+
+def merge_shards(out: Path, count: int, images: list[Path]) -> None:
+    """``predictions.json`` from the N shard lists once every shard is complete (the last shard to finish does it;
+    two finishing at once write the same file)."""
+    shards = [read_manifest_file(out / shard_manifest_name(k, count)) for k in range(1, count + 1)]
+    if not all(shard.get("complete") for shard in shards):
+        return
+    order = {str(path): position for position, path in enumerate(images)}
+    records = sorted((r for shard in shards for r in shard["images"]), key=lambda r: order.get(r["image"], 0))
+    merged = {key: value for key, value in shards[0].items() if key != "shard"}
+    merged.update(inputs=sum(shard["inputs"] for shard in shards), images=records, shards=count, complete=True)
+    write_manifest(out, merged)
 
 
 def refuse_same_names(images: list[Path]) -> None:
@@ -171,19 +352,6 @@ def refuse_same_names(images: list[Path]) -> None:
                 "into different --out folders, or rename one"
             )
         seen[path.stem] = path
-
-
-def refuse_earlier_outputs(out: Path) -> None:
-    """A folder holding an earlier run's masks would mix two runs (`csunet measure` takes the folder whole)."""
-    if not out.is_dir():
-        return
-    earlier = sorted(p.name for p in out.iterdir() if p.stem.endswith(MASK_SUFFIX))
-    if earlier or manifest_path(out).exists():
-        found = f"{len(earlier)} masks ({', '.join(earlier[:3])}{', ...' if len(earlier) > 3 else ''})"
-        raise DataError(
-            f"{out} already holds the outputs of an earlier prediction run ({found if earlier else 'its predictions.json'}); "
-            "choose another --out, or --overwrite to replace them"
-        )
 
 
 STRIP_ROWS = 256

@@ -19,9 +19,39 @@ def manifest_path(folder: str | os.PathLike) -> Path:
     return Path(folder) / PREDICTIONS_MANIFEST
 
 
+MANIFEST_GLOB = "predictions*.json"
+"""``predictions.json`` and the lists of the shards of a sharded run."""
+
+
+def shard_manifest_name(index: int, count: int) -> str:
+    """The list one shard of a run writes (``predictions.json`` when the run is not sharded)."""
+    return PREDICTIONS_MANIFEST if count == 1 else f"predictions.shard-{index}-of-{count}.json"
+
+
+def done_log_name(index: int, count: int) -> str:
+    """The append-only record of the images a run (or shard) finished, one JSON line each: what a rerun skips."""
+    return shard_manifest_name(index, count).removesuffix(".json") + ".done.jsonl"
+
+
+def read_done_log(path: Path) -> list[dict]:
+    """The records of a done log; a last line cut short by a crash is left out (that image is redone)."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def read_manifest(folder: str | os.PathLike) -> dict:
     """``predictions.json`` of ``folder``; an empty dict when there is none."""
-    path = manifest_path(folder)
+    return read_manifest_file(manifest_path(folder))
+
+
+def read_manifest_file(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
@@ -30,5 +60,5 @@ def read_manifest(folder: str | os.PathLike) -> dict:
         raise DataError(f"{path}: not a readable predictions manifest ({exc})") from None
 
 
-def write_manifest(folder: str | os.PathLike, manifest: dict) -> None:
-    atomic_write_text(manifest_path(folder), json.dumps(manifest, indent=2) + "\n")
+def write_manifest(folder: str | os.PathLike, manifest: dict, name: str = PREDICTIONS_MANIFEST) -> None:
+    atomic_write_text(Path(folder) / name, json.dumps(manifest, indent=2) + "\n")

@@ -161,7 +161,9 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
         config = TrainConfig.load(run / "config.yaml")  # the run's data, without loading the checkpoint twice
         description = load_description(config.data, config.data_root)
         say(f"segmenting the test images into {predictions}")
-        predict(checkpoint, [description.split("test").images], predictions, progress=False, overwrite=True)
+        # a few test images: exporting for a faster engine would cost more than it saves
+        predict(checkpoint, [description.split("test").images], predictions, progress=False, overwrite=True,
+                engine="torch")  # fmt: skip
     return figures, predictions
 
 

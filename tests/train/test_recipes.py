@@ -5,12 +5,15 @@ import csv
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from csunet.data import sample_description
+from csunet.data import SegmentationDataset, sample_description
 from csunet.errors import SettingsError
 from csunet.train import TrainConfig, train
+from csunet.train.augment import train_transform
+from csunet.train.datamodule import CropsPerEpoch
 from csunet.train.module import warmup_cosine
 from csunet.train.plan import plan
 from tests.conftest import tiny_config
@@ -38,6 +41,29 @@ def test_fast_recipe_fills_what_is_unset_and_explicit_values_win():
         TrainConfig(recipe="quick")
     with pytest.raises(SettingsError, match="cosine schedule decays over max_steps"):
         TrainConfig(schedule="cosine")
+
+
+def test_class_centred_crops_show_each_class_equally_often():
+    """The sample's tertiary precipitates cover a few per cent of the pixels, and so of uniformly random crops;
+    crops centred on a class drawn uniformly among those present hold several times more."""
+    description = sample_description()
+    images = SegmentationDataset(description, "train", train_transform("super", 64))
+    tertiary = description.classes.index("tertiary")
+    counts = {}
+    for share in (0.0, 1.0):
+        crops = CropsPerEpoch(images, 300, 64, class_crops=share, background=description.background)
+        torch.manual_seed(0)
+        masks = [crops[i][1] for i in range(len(crops))]
+        assert all(mask.shape == (64, 64) for mask in masks)
+        counts[share] = float(torch.stack(masks).eq(tertiary).float().mean())
+        if share:  # every centred crop holds its centre's class, never only background
+            assert all(bool((mask != description.background).any()) for mask in masks)
+    pixels = np.concatenate([images.load(i)[1].ravel() for i in range(len(images))])
+    assert (pixels == tertiary).mean() < 0.05
+    assert counts[1.0] > 2 * counts[0.0]  # measured: 2.5-3.4 times
+    assert TrainConfig(recipe="fast").class_crops == 0.5 and TrainConfig().class_crops == 0.0
+    with pytest.raises(SettingsError, match="class_crops"):
+        TrainConfig(recipe="fast", class_crops=1.5)
 
 
 def test_the_plan_paces_validation_and_fits_the_step_budget():

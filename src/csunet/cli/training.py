@@ -23,6 +23,7 @@ from csunet.cli.common import (
 from csunet.cli.data import print_dataset_info
 from csunet.cli.results import show_measurements
 from csunet.demo import DEMO_MINUTES, DEMO_STEPS
+from csunet.export.int8 import CALIBRATION_TILES, MAX_DROP, export_int8
 from csunet.pretrain.config import PretrainConfig
 from csunet.train.config import TrainConfig
 
@@ -132,14 +133,16 @@ def evaluate(
     overlap: Annotated[float, typer.Option(help="Tile overlap for images larger than a tile.")] = 0.5,
     tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
     figures: Annotated[Path | None, typer.Option(help="Write an error panel per image here.")] = None,
+    engine: EngineOption = "torch",
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a checkpoint on a split (default: the test split of the data it was trained on)."""
     from csunet.evaluate import evaluate as evaluate_checkpoint
 
+    engine = _prepared_engine(checkpoint, engine, quiet=as_json)
     result = evaluate_checkpoint(
         checkpoint, _data_spec(task, data, required=False), split, data_root, overlap, tta, figures=figures,
-        progress=not as_json,
+        progress=not as_json, engine=engine,
     )  # fmt: skip
     if as_json:
         print_json(result)
@@ -147,6 +150,33 @@ def evaluate(
     print_metrics(result, f"{result['data']} / {split}: {checkpoint}")
     if figures:
         say(f"error panels in {figures}")
+
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (the fastest valid here: GPU torch bf16; CPU openvino-int8 when exported, openvino, onnx, "
+        "torch), torch, onnx (ONNX Runtime), openvino (fp32), openvino-int8 (after `csunet export --int8`). "
+        "Exports are made beside the checkpoint once."
+    ),
+]
+
+
+def _prepared_engine(checkpoint: Path, engine: str, quiet: bool = False) -> str:
+    """The engine ``engine`` resolves to for ``checkpoint``, its files made now (so the export time is said)."""
+    from csunet.export import ENGINES, choose_engine, ensure_onnx, ensure_openvino
+    from csunet.inference import default_device
+
+    if engine not in ENGINES:
+        fail(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    chosen = choose_engine(checkpoint, default_device()) if engine == "auto" else engine
+    made = {"onnx": ensure_onnx, "openvino": ensure_openvino}.get(chosen)
+    seconds = made(checkpoint)[1] if made else None
+    if not quiet:
+        say(f"engine: {chosen}{' (auto)' if engine == 'auto' else ''}")
+        if seconds is not None:
+            say(f"exported {checkpoint} for {chosen} in {seconds:.0f} s (kept beside it for next time)")
+    return chosen
 
 
 @app.command()
@@ -164,25 +194,31 @@ def predict(
     uncertainty: Annotated[
         bool, typer.Option(help="Also write an entropy map: where labelling would help.")
     ] = False,
-    engine: Annotated[
-        str, typer.Option(help="torch, or onnx: ONNX Runtime, ~2x faster on CPU (exports the checkpoint once).")
-    ] = "torch",
+    engine: EngineOption = "auto",
     overwrite: Annotated[
-        bool, typer.Option(help="Replace the outputs of an earlier run in --out (refused otherwise).")
+        bool,
+        typer.Option(
+            help="Replace the outputs in --out (otherwise the same command continues an interrupted run, and a "
+            "folder with other images' or other settings' outputs is refused)."
+        ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: segment every N-th image from the K-th (job arrays; under torchrun the rank decides); the "
+            "last shard to finish merges predictions.json."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty."""
-    from csunet.export import ensure_onnx
+    """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty. Rerun the
+    same command to continue an interrupted run."""
     from csunet.predict import predict as predict_images
 
-    if engine == "onnx":
-        onnx_path, seconds = ensure_onnx(checkpoint)
-        if seconds is not None and not as_json:
-            say(f"exported {checkpoint} -> {onnx_path} in {seconds:.0f} s")
+    engine = _prepared_engine(checkpoint, engine, quiet=as_json)
     records = predict_images(
         checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
-        progress=not as_json, engine=engine, overwrite=overwrite,
+        progress=not as_json, engine=engine, overwrite=overwrite, shard=shard,
     )  # fmt: skip
     if as_json:
         print_json(records)
@@ -200,18 +236,39 @@ def predict(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `csunet train`.")],
     out: Annotated[Path | None, typer.Option(help="ONNX file to write (default: beside the checkpoint).")] = None,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            help="Also write an OpenVINO int8 model beside the checkpoint, calibrated on its training images, "
+            "kept only if its validation NASA IoU is within --max-drop of fp32's."
+        ),
+    ] = False,
+    max_drop: Annotated[float, typer.Option(help="NASA IoU int8 may lose against fp32.")] = MAX_DROP,
+    calibration_tiles: Annotated[
+        int, typer.Option(help="Training tiles that calibrate int8.")
+    ] = CALIBRATION_TILES,
+    data_root: DataRoot = None,
 ) -> None:
-    """Export a trained model to ONNX (any batch size, the training tile size) with its metadata inside."""
+    """Export a trained model to ONNX (any batch size, the training tile size) with its metadata inside; with
+    --int8 also an int8 OpenVINO model that proved its accuracy."""
     import time
 
-    from csunet.export import export_checkpoint
+    from csunet.export import ensure_onnx, export_checkpoint
 
     started = time.perf_counter()
-    path = export_checkpoint(checkpoint, out)
-    say(
-        f"{path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s); "
-        f"predict with `csunet predict {path} IMAGES`"
-    )
+    if out is None:  # beside the checkpoint, where the engines look: kept when it is up to date
+        path, seconds = ensure_onnx(checkpoint)
+    else:
+        path, seconds = export_checkpoint(checkpoint, out), time.perf_counter() - started
+    made = "up to date" if seconds is None else f"{seconds:.0f} s"
+    say(f"{path} ({path.stat().st_size / 1e6:.1f} MB, {made}); predict with `csunet predict {path} IMAGES`")
+    if int8:
+        result = export_int8(checkpoint, max_drop, calibration_tiles, data_root=data_root)
+        say(
+            f"{result['path']}: int8 NASA IoU {result['int8_nasa_iou']:.4f}, fp32 {result['fp32_nasa_iou']:.4f} on "
+            f"{result['validation']['images']} {result['validation']['split']} images ({result['method']}; "
+            f"calibrated on {result['calibration']['tiles']} training tiles); `--engine auto` now uses it"
+        )
 
 
 @app.command()

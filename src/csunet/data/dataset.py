@@ -149,7 +149,10 @@ class SegmentationDataset(Dataset):
         return image, mask
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.load(index)
+        return self.transformed(*self.load(index))
+
+    def transformed(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``image`` and ``mask`` through the transform, as tensors (image (C, H, W) float32, mask int64)."""
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]

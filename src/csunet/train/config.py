@@ -33,7 +33,7 @@ class TrainConfig:
     AdamW, warm-up and cosine decay over a fixed number of steps, gradient clipping, paced validation)."""
     tile_size: int | None = None
     """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size); default:
-    the recipe's (paper 512, fast 256), no larger than the smallest image."""
+    the recipe's (paper 512, fast 128), no larger than the smallest image."""
     swin_weights: str | None = None
     """Swin checkpoint file or catalogue name."""
     cnn_weights: str | None = None
@@ -47,9 +47,9 @@ class TrainConfig:
     optimizer: str | None = None
     """adam or adamw; default: the recipe's (paper adam, fast adamw)."""
     lr: float | None = None
-    """Peak learning rate (two-stage: stage 1's); default: the recipe's (paper 2e-4, fast 1e-3)."""
+    """Peak learning rate (two-stage: stage 1's); default: the recipe's (paper 2e-4, fast 4e-4)."""
     weight_decay: float | None = None
-    """Weight decay (AdamW: decoupled); default: the recipe's (paper 0, fast 0.05)."""
+    """Weight decay (AdamW: decoupled); default: the recipe's (paper 0, fast 0.01)."""
     schedule: str | None = None
     """two-stage (the paper's: reload the best weights at fine_tune_lr after patience rounds) or cosine (linear
     warm-up, cosine decay to 0 at max_steps); default: the recipe's."""
@@ -74,6 +74,10 @@ class TrainConfig:
     crops_per_epoch: int | None = None
     """Random crops drawn per epoch (between validations); default: one per training image (paper), or enough
     that validation takes about a fifth of the time (fast)."""
+    class_crops: float | None = None
+    """Share of training crops centred on a pixel of a class other than the background, the class drawn
+    uniformly among those in the image (so thin layers and scarce phases are seen); default: the recipe's (paper
+    0, fast 0.5)."""
     val_split: str = "val"
     """Split that validates (chooses the best checkpoint and drives the schedule)."""
     val_fraction: float = 0.2
@@ -138,6 +142,7 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip", "max_steps"):
             check_range(owner, name, getattr(self, name), 0)
         check_range(owner, "warmup", self.warmup, 0, 1, high_open=True)
+        check_range(owner, "class_crops", self.class_crops, 0, 1)
         check_range(owner, "max_minutes", self.max_minutes, 0, low_open=True, optional=True)
         check_range(owner, "lr", self.lr, 0)
         check_range(owner, "fine_tune_lr", self.fine_tune_lr, 0)

@@ -11,22 +11,60 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from csunet.data import DataError, DatasetDescription, SegmentationDataset
+from csunet.data.masks import IGNORE_INDEX
 from csunet.data.transforms import eval_transform
 from csunet.train.augment import train_transform
 
 
 class CropsPerEpoch(Dataset):
-    """Presents ``length`` items drawn cyclically from ``dataset``: an epoch of random crops need not equal one
-    pass over a dozen images."""
+    """Presents ``length`` crops of the images of ``dataset``, taken cyclically: an epoch of random crops need not
+    equal one pass over a dozen images.
 
-    def __init__(self, dataset: Dataset, length: int) -> None:
-        self.dataset, self.length = dataset, length
+    A share ``class_crops`` of them is centred on a pixel of one class other than ``background``, the class drawn
+    uniformly among those in the image (nnU-Net's foreground oversampling, per class): small crops of large
+    images otherwise rarely hold a thin layer or a scarce phase, and the model learns to never predict it. The rest
+    are uniformly random crops (the dataset's transform crops them)."""
+
+    def __init__(
+        self,
+        dataset: SegmentationDataset,
+        length: int,
+        tile_size: int,
+        class_crops: float = 0.0,
+        background: int | None = None,
+    ) -> None:
+        self.dataset, self.length, self.tile_size = dataset, length, tile_size
+        self.class_crops, self.background = class_crops, background
+        self._class_pixels: dict[int, dict[int, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.length
 
+    def class_pixels(self, index: int, mask: np.ndarray) -> dict[int, np.ndarray]:
+        """Flat positions of each class's pixels in mask ``index``, background and unlabelled pixels left out."""
+        if index not in self._class_pixels:
+            found = {}
+            for value in np.unique(mask):
+                if value != IGNORE_INDEX and value != self.background:
+                    found[int(value)] = np.flatnonzero(mask == value).astype(np.int64)
+            self._class_pixels[index] = found
+        return self._class_pixels[index]
+
     def __getitem__(self, index: int):
-        return self.dataset[index % len(self.dataset)]
+        index %= len(self.dataset)
+        image, mask = self.dataset.load(index)
+        if self.class_crops and torch.rand(()).item() < self.class_crops:
+            pixels = self.class_pixels(index, mask)
+            if pixels:
+                chosen = pixels[sorted(pixels)[torch.randint(len(pixels), ()).item()]]
+                row, col = divmod(int(chosen[torch.randint(len(chosen), ()).item()]), mask.shape[1])
+                top, left = (
+                    min(max(0, centre - self.tile_size // 2), max(0, size - self.tile_size))
+                    for centre, size in ((row, mask.shape[0]), (col, mask.shape[1]))
+                )
+                window = np.s_[top : top + self.tile_size, left : left + self.tile_size]
+                image, mask = image[window], mask[window]
+        return self.dataset.transformed(image, mask)
 
 
 class SegmentationDataModule(L.LightningDataModule):
@@ -39,12 +77,14 @@ class SegmentationDataModule(L.LightningDataModule):
         crops_per_epoch: int | None = None,
         val_split: str = "val",
         workers: int | None = None,
+        class_crops: float = 0.0,
     ) -> None:
         """``description`` has a ``train`` split (a single folder pair is divided first: ``csunet.data.hold_out``)."""
         super().__init__()
         self.description = description
         self.tile_size, self.preset, self.batch_size = tile_size, preset, batch_size
         self.crops_per_epoch, self.val_split, self.workers = crops_per_epoch, val_split, workers
+        self.class_crops = class_crops
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
@@ -64,7 +104,13 @@ class SegmentationDataModule(L.LightningDataModule):
         if self.train_set is None:
             train, self.val_set = self._datasets()
             self.train_images = train
-            self.train_set = CropsPerEpoch(train, self.crops_per_epoch or len(train))
+            self.train_set = CropsPerEpoch(
+                train,
+                self.crops_per_epoch or len(train),
+                self.tile_size,
+                self.class_crops,
+                self.description.background,
+            )
 
     def train_masks(self) -> list[np.ndarray]:
         """Decoded masks of the training images (for class weights)."""

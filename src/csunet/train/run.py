@@ -177,6 +177,7 @@ def train(
         config.crops_per_epoch,
         config.val_split,
         config.workers,
+        config.class_crops,
     )
     meta = model_meta(config, description)
     class_weights = resolve_class_weights(config, datamodule, len(description.classes))

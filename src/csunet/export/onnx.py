@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from csunet.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
-from csunet.errors import SettingsError
+from csunet.checkpoint import CheckpointError, load_checkpoint
 from csunet.utils import atomic_write_bytes
 
-ENGINES = ("torch", "onnx")
 META_KEY = "csunet"
 SOURCE_KEY = "csunet_source"
 """Size and modification time of the checkpoint an ONNX file was exported from, to notice when it is stale."""
@@ -64,7 +62,7 @@ def export_model(
     return path
 
 
-def _source_stamp(checkpoint: Path) -> dict:
+def source_stamp(checkpoint: Path) -> dict:
     stat = checkpoint.stat()
     return {"name": checkpoint.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
@@ -74,7 +72,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | No
     checkpoint = Path(checkpoint)
     loaded = load_checkpoint(checkpoint, "cpu")
     out = checkpoint.with_suffix(".onnx") if out is None else Path(out)
-    metadata = {META_KEY: loaded.meta, SOURCE_KEY: _source_stamp(checkpoint)}
+    metadata = {META_KEY: loaded.meta, SOURCE_KEY: source_stamp(checkpoint)}
     return export_model(loaded.model, out, loaded.meta["tile_size"], loaded.meta["channels"], metadata)
 
 
@@ -119,36 +117,13 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise CheckpointError(f"{path}: not an ONNX file ({exc})") from None
-    return _csunet_metadata({entry.key: entry.value for entry in proto.metadata_props}, path)
+    return csunet_metadata({entry.key: entry.value for entry in proto.metadata_props}, path)
 
 
-def _csunet_metadata(props: dict[str, str], path: Path) -> dict:
+def csunet_metadata(props: dict[str, str], path: Path) -> dict:
     if META_KEY not in props:
         raise CheckpointError(f"{path}: no csunet metadata; export it with `csunet export CHECKPOINT`")
     return {key: json.loads(value) for key, value in props.items() if key in (META_KEY, SOURCE_KEY)}
-
-
-def load_engine(
-    path: str | os.PathLike, engine: str = "torch", device: str | torch.device = "cpu"
-) -> LoadedCheckpoint:
-    """A model ready to predict with: the checkpoint in PyTorch, or its ONNX export in ONNX Runtime.
-
-    ``engine='onnx'`` with a ``.ckpt`` exports it beside the checkpoint on first use (and again when the
-    checkpoint changed since); an ``.onnx`` file always runs in ONNX Runtime.
-    """
-    if engine not in ENGINES:
-        raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    path = Path(path)
-    if engine == "torch" and path.suffix != ".onnx":
-        loaded = load_checkpoint(path, device)
-        # channels-last convolutions: ~10 % faster CNN branches on CPU (benchmarks/speed.py)
-        loaded.model.to(memory_format=torch.channels_last)
-        return loaded
-    onnx_path = ensure_onnx(path)[0]
-    model = OnnxRuntimeModel(onnx_path)
-    # the session already holds the metadata: no second parse of the file
-    metadata = _csunet_metadata(model.session.get_modelmeta().custom_metadata_map, onnx_path)
-    return LoadedCheckpoint(model, metadata[META_KEY], onnx_path)
 
 
 def ensure_onnx(path: str | os.PathLike) -> tuple[Path, float | None]:
@@ -157,8 +132,15 @@ def ensure_onnx(path: str | os.PathLike) -> tuple[Path, float | None]:
     if path.suffix == ".onnx":
         return path, None
     onnx_path = path.with_suffix(".onnx")
-    if onnx_path.is_file() and read_onnx_metadata(onnx_path).get(SOURCE_KEY) == _source_stamp(path):
+    if onnx_is_current(path):
         return onnx_path, None
     started = time.perf_counter()
     export_checkpoint(path, onnx_path)
     return onnx_path, time.perf_counter() - started
+
+
+def onnx_is_current(checkpoint: str | os.PathLike) -> bool:
+    """Whether the ONNX file beside ``checkpoint`` was exported from it as it is now."""
+    checkpoint = Path(checkpoint)
+    onnx_path = checkpoint.with_suffix(".onnx")
+    return onnx_path.is_file() and read_onnx_metadata(onnx_path).get(SOURCE_KEY) == source_stamp(checkpoint)
