@@ -68,9 +68,10 @@ def table(rows: list[dict], machine: str) -> str:
         "# int8 on trained models: accuracy check and speed",
         "",
         f"CPU: {machine}. Command: `python -m benchmarks.int8_accuracy CHECKPOINT ...`. Each checkpoint goes through",
-        "`csunet export --int8` (NNCF static int8, calibrated on up to 300 tiles of its training images; kept only if",
-        "its validation NASA IoU is within 0.005 of fp32's). Test NASA IoU with the OpenVINO engines; time per tile at",
-        "batch 1 (eager: the checkpoint's model in plain PyTorch, NCHW, no folding).",
+        "`csunet export --int8` (NNCF static int8, the convolutions reading the image kept in fp32, calibrated on up",
+        "to 300 tiles of its training images; kept only if its validation NASA IoU is within 0.005 of fp32's). Test",
+        "NASA IoU with the OpenVINO engines; time per tile at batch 1 (eager: the checkpoint's model in plain",
+        "PyTorch, NCHW, no folding). Small tiles (128) leave int8 less to gain than the 512 tiles of speed_cpu.md.",
         "",
         "| data | tile | val NASA IoU fp32 / int8 | accepted | test NASA IoU fp32 / int8 | s per tile eager / "
         "openvino fp32 / int8 | int8 vs eager |",

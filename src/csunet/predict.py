@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from csunet.checkpoint import LoadedCheckpoint
+from csunet.checkpoint import CheckpointError, LoadedCheckpoint
 from csunet.data.errors import DataError
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
 from csunet.errors import SettingsError, check_range
@@ -155,6 +155,8 @@ def predict(
     device = device or (launcher_device() if count > 1 else None) or default_device()
     if engine not in ENGINES:
         raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if not Path(checkpoint).is_file():
+        raise CheckpointError(f"{checkpoint}: no such checkpoint or model file")
     settings = {
         "checkpoint": {"path": str(Path(checkpoint).resolve()), **source_stamp(Path(checkpoint))},
         "engine": choose_engine(checkpoint, device) if engine == "auto" else engine,

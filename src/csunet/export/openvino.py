@@ -109,17 +109,30 @@ class OpenVinoModel:
         self.metadata = read_ir_metadata(model)
         if META_KEY not in self.metadata:
             raise CheckpointError(f"{path}: no csunet metadata; make it with `csunet export CHECKPOINT`")
-        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY" if latency else "THROUGHPUT"}
+        self.config = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY" if latency else "THROUGHPUT",
+        }
         if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = core.compile_model(model, "CPU", config)
-        self.request = self.compiled.create_infer_request()
-        self.path = path
+            self.config["INFERENCE_NUM_THREADS"] = threads
+        self.core, self.model, self.path = core, model, path
+        self.requests: dict[int, object] = {}
         self.device = torch.device("cpu")
+
+    def request(self, batch: int):
+        """An inference request compiled for batches of exactly ``batch`` tiles: static shapes let OpenVINO plan
+        memory and pick kernels once (a sliding window sees at most two batch sizes)."""
+        if batch not in self.requests:
+            model = self.model.clone()
+            shape = model.inputs[0].get_partial_shape()
+            shape[0] = batch
+            model.reshape({model.inputs[0]: shape})
+            self.requests[batch] = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+        return self.requests[batch]
 
     def __call__(self, tiles: torch.Tensor) -> torch.Tensor:
         array = tiles.detach().to("cpu", torch.float32).contiguous().numpy()
-        result = self.request.infer({0: array}, share_inputs=True)
+        result = self.request(array.shape[0]).infer({0: array}, share_inputs=True)
         return torch.from_numpy(result[0].copy())
 
 
