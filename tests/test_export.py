@@ -180,6 +180,17 @@ def test_auto_engine_choice(checkpoint, monkeypatch):
         load_engine(checkpoint, "openvino-int8")
 
 
+def test_the_torch_engine_runs_bf16_only_when_asked(checkpoint):
+    """On a GPU the torch engine runs under bf16 autocast (predict); evaluation asks for fp32. Checked on the CPU,
+    where autocast works the same way."""
+    tiles = torch.randn(2, 3, 64, 64)
+    fp32 = load_engine(checkpoint, "torch", "cpu")
+    bf16 = load_engine(checkpoint, "torch", "cpu", bf16=True)
+    with torch.no_grad():
+        expected, got = fp32.model(tiles), bf16.model(tiles)
+    assert got.dtype == torch.float32 and 0 < (got - expected).abs().max() < 0.1 * expected.abs().max()
+
+
 def test_int8_is_kept_when_accurate_and_used_by_auto(checkpoint, tmp_path):
     done = runner.invoke(
         app, ["export", str(checkpoint), "--int8", "--max-drop", "0.05", "--calibration-tiles", "16"]
@@ -223,10 +234,12 @@ def test_int8_that_loses_accuracy_is_refused_and_fp32_kept(checkpoint, monkeypat
     monkeypatch.setattr(int8_module, "compiled_as_model", lambda ov, model: Inverted(real(ov, model)))
     stale = checkpoint.with_name("best.int8.xml")
     stale.write_text("an earlier export")
+    stale.with_suffix(".bin").write_bytes(b"its weights")
     with pytest.raises(Int8Refused, match=r"int8 NASA IoU 0\.\d+ on the val split is 0\.\d+ below fp32's 0\.\d+ "
                                           r"\(allowed: 0\.005"):  # fmt: skip
         export_int8(checkpoint, tiles=4, accuracy_control=False, progress=False)
-    assert not stale.exists() and checkpoint.with_name("best.openvino.xml").is_file()
+    assert not stale.exists() and not stale.with_suffix(".bin").exists()
+    assert checkpoint.with_name("best.openvino.xml").is_file()
     assert choose_engine(checkpoint, "cpu") == "openvino"
 
 

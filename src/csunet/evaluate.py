@@ -108,11 +108,12 @@ def evaluate(
     engine: str = "torch",
 ) -> dict:
     """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on), run by
-    ``engine`` (:func:`csunet.export.load_engine`; default the checkpoint in PyTorch, as trained)."""
+    ``engine`` (:func:`csunet.export.load_engine`; default the checkpoint in PyTorch, fp32 even on a GPU, as
+    trained)."""
     if figures is not None:
         writable_folder(figures, "error panels")
     keep_freed_memory()
-    loaded = load_engine(checkpoint, engine, device or default_device())
+    loaded = load_engine(checkpoint, engine, device or default_device(), bf16=False)
     dataset = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
     result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress)
     result.update({"checkpoint": str(checkpoint), "data": dataset.description.name, "split": split, "tta": tta,

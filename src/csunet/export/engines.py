@@ -71,8 +71,7 @@ def torch_engine(path: Path, device: str | torch.device, bf16: bool | None = Non
     ``bf16`` is False."""
     loaded = load_checkpoint(path, device)
     tile, channels = loaded.meta["tile_size"], loaded.meta["channels"]
-    example = torch.zeros(1, channels, tile, tile, device=loaded.model.device if hasattr(loaded.model, "device")
-                          else next(loaded.model.parameters()).device)  # fmt: skip
+    example = torch.zeros(1, channels, tile, tile, device=next(loaded.model.parameters()).device)
     model, _ = fold_batch_norms(loaded.model.eval(), example)
     # channels-last convolutions: ~10 % faster CNN branches on CPU (benchmarks/speed.py)
     model = model.to(memory_format=torch.channels_last)
@@ -82,9 +81,10 @@ def torch_engine(path: Path, device: str | torch.device, bf16: bool | None = Non
 
 
 def load_engine(
-    path: str | os.PathLike, engine: str = "auto", device: str | torch.device = "cpu"
+    path: str | os.PathLike, engine: str = "auto", device: str | torch.device = "cpu", bf16: bool | None = None
 ) -> LoadedCheckpoint:
     """A model ready to predict with, run by ``engine`` (see the module's text); ``.engine`` says which ran.
+    ``bf16=False`` keeps the torch engine in fp32 on a GPU too (evaluation reports the model as trained).
 
     With a ``.ckpt``, the ONNX and OpenVINO files are made beside it on first use (and again when the checkpoint
     changed since); an ``.onnx`` file runs in ONNX Runtime or OpenVINO, an OpenVINO ``.xml`` in OpenVINO.
@@ -97,7 +97,7 @@ def load_engine(
     if engine == "torch":
         if path.suffix in (".onnx", ".xml"):
             raise SettingsError(f"{path}: the torch engine runs training checkpoints (.ckpt), not exported files")
-        return torch_engine(path, device)
+        return torch_engine(path, device, bf16)
     if engine == "onnx":
         if path.suffix == ".xml":
             raise SettingsError(f"{path}: an OpenVINO file runs in the openvino engines, not in ONNX Runtime")

@@ -157,7 +157,8 @@ def export_int8(
     }
     target = ir_path(checkpoint, int8=True)
     if fp32_iou - int8_iou > max_drop:
-        target.unlink(missing_ok=True)  # an int8 file of an earlier export would no longer match this verdict
+        for stale in (target, target.with_suffix(".bin")):  # an earlier int8 export would contradict this verdict
+            stale.unlink(missing_ok=True)
         raise Int8Refused(
             f"{checkpoint}: int8 NASA IoU {int8_iou:.4f} on the {split} split is {fp32_iou - int8_iou:.4f} below "
             f"fp32's {fp32_iou:.4f} (allowed: {max_drop}; tried {method}); no int8 file written, the fp32 "
