@@ -182,7 +182,10 @@ def _prepared_engine(checkpoint: Path, engine: str, quiet: bool = False) -> str:
 @app.command()
 def predict(
     checkpoint: Annotated[
-        Path, typer.Argument(help="A checkpoint written by `csunet train`, or its `csunet export` ONNX file.")
+        Path,
+        typer.Argument(
+            help="A checkpoint written by `csunet train`, or one of its exports (.onnx, .openvino.xml, .int8.xml)."
+        ),
     ],
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("predictions"),
