@@ -174,12 +174,14 @@ def figure(rows: list[dict], path: Path) -> None:
     columns = min(4, len(tasks))
     figure_, axes = plt.subplots((len(tasks) + columns - 1) // columns, columns, figsize=(4 * columns, 3.2 *
                                  ((len(tasks) + columns - 1) // columns)), squeeze=False, dpi=100)  # fmt: skip
+    # one colour per model and recipe in every panel
+    series = sorted({(r["model"], r["recipe"]) for r in rows})
+    colours = {key: f"C{index}" for index, key in enumerate(series)}
     for ax, task in zip(axes.flat, tasks):
         for row in (r for r in rows if r["task"] == task):
             points = row["curve"]
-            ax.plot(
-                [p[0] for p in points], [p[1] for p in points], marker=".", label=f"{row['model']} {row['recipe']}"
-            )
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=f"{row['model']} {row['recipe']}",
+                    color=colours[row["model"], row["recipe"]])  # fmt: skip
         ax.set_title(task)
         ax.set_xlabel("minutes")
         ax.set_ylabel("validation NASA IoU")
