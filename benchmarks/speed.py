@@ -381,7 +381,7 @@ def quantise_for_speed(onnx_path: str, tiles: int = 32) -> None:
     from csunet.data import SegmentationDataset, sample_description
     from csunet.data.transforms import eval_transform
     from csunet.export import ensure_openvino
-    from csunet.export.int8 import calibration_tiles
+    from csunet.export.int8 import calibration_tiles, quantisation_settings
     from csunet.export.openvino import read_ir_metadata, save_ir, write_ir_metadata
 
     fp32 = ensure_openvino(onnx_path)[0]
@@ -389,8 +389,9 @@ def quantise_for_speed(onnx_path: str, tiles: int = 32) -> None:
     metadata = read_ir_metadata(model)
     dataset = SegmentationDataset(sample_description(), "train", eval_transform("super"))
     calibration = calibration_tiles(dataset, TILE, tiles)
-    quantised = nncf.quantize(model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER,
-                              preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration))  # fmt: skip
+    quantised = nncf.quantize(
+        model, nncf.Dataset(calibration), **quantisation_settings(nncf, model, len(calibration))
+    )
     write_ir_metadata(quantised, metadata)
     save_ir(quantised, Path(onnx_path).with_suffix(".int8.xml"))
 
