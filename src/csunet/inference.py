@@ -10,7 +10,7 @@ flips/rotations of each tile.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.nn import functional as F
@@ -95,8 +95,11 @@ def sliding_window_logits(
     batch_size: int = 4,
     tta: str = "none",
     output_device: torch.device | str | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Blended logits (K, H, W) of one normalised image (C, H, W) of any size.
+
+    ``on_batch(done, total)`` is called after each batch of tiles (progress bars; raising in it stops the image).
 
     Tiles move to the model's device in batches; the accumulators live on ``output_device`` (default: the
     image's), so a huge image can stay in host memory while tiles run on a GPU. Images smaller than a tile are
@@ -125,5 +128,7 @@ def sliding_window_logits(
         for (y, x), tile_logits in zip(chunk, out):
             logits[:, y : y + tile, x : x + tile] += tile_logits * window
             weights[y : y + tile, x : x + tile] += window
+        if on_batch is not None:
+            on_batch(first + len(chunk), len(positions))
     logits /= weights
     return logits[:, :height, :width]

@@ -426,11 +426,22 @@ def measure(
     settings = MeasureSettings(
         classes, pixel, min_size_px, include_border, dict(kinds or {}), manifest.get("background", 0)
     )
+    named = {path.name.removesuffix(path.suffix).removesuffix(MASK_SUFFIX): mask for path, mask in masks.items()}
+    return write_measurements(measure_masks(named, settings), settings, out)
+
+
+def measure_masks(masks: dict[str, np.ndarray], settings: MeasureSettings) -> dict[str, list]:
+    """The rows of every table (``images``, ``particles``, ``grains``, ``profiles``) for masks by image name."""
     collected: dict[str, list] = {"images": [], "particles": [], "grains": [], "profiles": []}
-    for path, mask in masks.items():
-        name = path.name.removesuffix(path.suffix).removesuffix(MASK_SUFFIX)
+    for name, mask in masks.items():
         for key, rows in measure_mask(mask, settings, name).items():
             collected[key] += rows
+    return collected
+
+
+def write_measurements(collected: dict[str, list], settings: MeasureSettings, out: str | os.PathLike) -> dict:
+    """Write the tables of :func:`measure_masks` as CSV files and ``summary.json`` into ``out``; return the
+    summary."""
     out = Path(out)
     unit = settings.unit
     thickness_rows = [
@@ -444,12 +455,12 @@ def measure(
         if rows:
             atomic_write_text(out / file_name, _csv_text(rows))
     summary = {
-        "masks": len(masks),
-        "classes": classes,
+        "masks": len({row["image"] for row in collected["images"]}),
+        "classes": settings.classes,
         "unit": unit,
-        "pixel_size_um": pixel,
-        "min_size_px": min_size_px,
-        "border_particles_in_sizes": include_border,
+        "pixel_size_um": settings.pixel_size_um,
+        "min_size_px": settings.min_size_px,
+        "border_particles_in_sizes": settings.include_border,
         "per_class": summarise(collected["images"], collected["particles"], settings),
         "files": {name: str(out / name) for name, rows in files.items() if rows},
     }

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -106,11 +107,19 @@ def _tiff_bytes(array: np.ndarray, axes: str) -> bytes:
 
 
 def predict_one(
-    loaded: LoadedCheckpoint, image: np.ndarray, overlap: float = 0.5, tta: str = "none", batch_size: int = 4
+    loaded: LoadedCheckpoint,
+    image: np.ndarray,
+    overlap: float = 0.5,
+    tta: str = "none",
+    batch_size: int = 4,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Logits (K, H, W) on the CPU for one (H, W, C) float image of any size."""
+    """Logits (K, H, W) on the CPU for one (H, W, C) float image of any size; ``on_batch(done, total)`` after
+    each batch of tiles."""
     tensor = normalised_tensor(image, loaded.meta)
-    return sliding_window_logits(loaded.model, tensor, loaded.meta["tile_size"], overlap, batch_size, tta, "cpu")
+    return sliding_window_logits(
+        loaded.model, tensor, loaded.meta["tile_size"], overlap, batch_size, tta, "cpu", on_batch
+    )
 
 
 def predict(

@@ -38,6 +38,9 @@ class TrainConfig:
     """Swin checkpoint file or catalogue name."""
     cnn_weights: str | None = None
     """CNN encoder weights: imagenet, micronet, image-micronet, or a file."""
+    init_weights: str | None = None
+    """Start from this csunet checkpoint's weights (fine-tuning on new or corrected masks): the same model,
+    settings, tile size and classes; the optimiser and schedule start afresh."""
     augment: str = "auto"
     """``super``, ``ebc``, ``default``, or ``auto`` (from the task name)."""
     loss: str = "bce-dice"
@@ -120,6 +123,10 @@ class TrainConfig:
         self.from_recipe = [name for name, value in RECIPES[self.recipe].items() if getattr(self, name) is None]
         for name in self.from_recipe:
             setattr(self, name, RECIPES[self.recipe][name])
+        if self.init_weights and (self.swin_weights or self.cnn_weights):
+            raise SettingsError(
+                "--init-weights starts from a whole trained model; leave out --swin-weights/--cnn-weights"
+            )
         if self.optimizer not in OPTIMIZERS:
             raise SettingsError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:

@@ -24,6 +24,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from csunet.checkpoint import META_KEY, read_checkpoint
 from csunet.data import DataError, DatasetDescription, load_description
 from csunet.data.holdout import held_out_names, hold_out
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -146,13 +147,33 @@ def _agreed_run_dir(config: TrainConfig, run_dir: str | Path | None) -> Path:
     return run_dir
 
 
+def load_initial_weights(module: SegmentationModule, path: str | Path) -> None:
+    """``module``'s model takes the weights of the csunet checkpoint at ``path``; a checkpoint of another model,
+    settings, tile size or class list is refused, naming what differs."""
+    checkpoint = read_checkpoint(path)
+    theirs, ours = checkpoint[META_KEY], module.meta
+    differ = [key for key in ("model", "model_settings", "tile_size", "classes", "out_channels")
+              if theirs.get(key) != ours.get(key)]  # fmt: skip
+    if differ:
+        details = "; ".join(f"{key}: {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in differ)
+        raise SettingsError(f"--init-weights {path}: a different model from the one configured ({details})")
+    state = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()
+             if key.startswith("model.")}  # fmt: skip
+    module.model.load_state_dict(state)
+
+
 def train(
-    config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False, progress: bool = True
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: list[L.Callback] | None = None,
 ) -> dict:
     """Train as ``config`` says, into ``run_dir`` (default ``config.out/<name>``); return the run summary.
 
     With ``resume`` the run continues from ``checkpoints/last.ckpt`` of ``run_dir`` (or starts over if the
-    interrupted run never finished an epoch).
+    interrupted run never finished an epoch). ``callbacks`` join Lightning's (progress shown elsewhere, a cancel
+    button: a callback that sets ``trainer.should_stop``).
     """
     started = time.monotonic()
     keep_freed_memory()
@@ -205,6 +226,7 @@ def train(
             EpochHistory(run_dir),
             *schedule,
             *best_and_last_checkpoints(run_dir, "val_iou", on_train_epoch_end=True),
+            *(callbacks or []),
         ],
         logger=_tensorboard(run_dir),
         plugins=[AtomicCheckpointIO()],
@@ -218,7 +240,9 @@ def train(
         record_start(run_dir, config.dump())
         if held_out_names(description):
             write_json(run_dir / HOLDOUT_FILE, held_out_names(description))
-    if resuming_from is None and (config.swin_weights or config.cnn_weights):
+    if resuming_from is None and config.init_weights:
+        load_initial_weights(module, config.init_weights)
+    elif resuming_from is None and (config.swin_weights or config.cnn_weights):
         from csunet.weights import load_pretrained
 
         reports = load_pretrained(

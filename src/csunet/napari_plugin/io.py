@@ -1,0 +1,117 @@
+"""napari reader, writer and sample data: our masks open as Labels layers with class names and colours.
+
+The reader takes ``NAME_mask.png|tif`` files (class indices, as `csunet predict` writes them) and folders or
+``predictions.json`` files of a prediction run (each image, then its mask). Classes, colours and pixel size come
+from ``predictions.json`` when it is there. The writer saves a Labels layer as such a mask: class indices, with
+unlabelled pixels as 255 (what training skips).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from csunet.data.dataset import sample_root
+from csunet.data.description import DEFAULT_PALETTE
+from csunet.data.errors import DataError
+from csunet.data.io import read_array
+from csunet.data.masks import IGNORE_INDEX
+from csunet.napari_plugin.labels import labels_layer_kwargs, to_class_mask, to_layer_labels
+from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST, read_manifest
+from csunet.render import png_bytes
+from csunet.utils import atomic_write_bytes
+
+MASK_SUFFIXES = (".png", ".tif", ".tiff")
+SAMPLE_IMAGE = "spot2_0d_0.tif"
+"""The bundled Super-1 test image the sample-data entry opens."""
+
+
+def _is_mask_file(path: Path) -> bool:
+    return path.suffix.lower() in MASK_SUFFIXES and path.stem.endswith(MASK_SUFFIX)
+
+
+def get_reader(path: str | list[str]):
+    """The reader for ``path`` when it is ours, else None (napari then asks other plugins)."""
+    if isinstance(path, list):
+        return read_paths if all(get_reader(p) for p in path) else None
+    path = Path(path)
+    if path.is_dir():
+        return read_paths if (path / PREDICTIONS_MANIFEST).is_file() else None
+    if path.name == PREDICTIONS_MANIFEST:
+        return read_paths
+    if _is_mask_file(path):
+        try:
+            return read_paths if read_array(path).ndim == 2 else None  # a colour mask is not ours to read
+        except DataError:
+            return None
+    return None
+
+
+def read_paths(path: str | list[str]) -> list[tuple]:
+    layers = []
+    for item in [path] if isinstance(path, str) else path:
+        item = Path(item)
+        folder = item if item.is_dir() else item.parent
+        manifest = read_manifest(folder)
+        if item.is_dir() or item.name == PREDICTIONS_MANIFEST:
+            if not manifest.get("images"):
+                raise DataError(f"{folder / PREDICTIONS_MANIFEST}: lists no images")
+            for record in manifest["images"]:
+                if "mask" not in record:
+                    continue
+                source = Path(record["image"])
+                if source.is_file():
+                    layers.append((read_array(source), {"name": source.stem, **_scale(manifest)}, "image"))
+                layers.append(_mask_layer(Path(record["mask"]), manifest))
+        else:
+            layers.append(_mask_layer(item, manifest))
+    return layers
+
+
+def _scale(manifest: dict) -> dict:
+    pixel = manifest.get("pixel_size_um")
+    return {"scale": (pixel, pixel), "units": "µm"} if pixel else {}
+
+
+def _mask_layer(path: Path, manifest: dict) -> tuple:
+    mask = read_array(path)
+    if mask.ndim != 2:
+        raise DataError(f"{path}: a colour or multi-channel image, not a class-index mask")
+    largest = int(mask[mask != IGNORE_INDEX].max(initial=0))
+    classes = manifest.get("classes") or [f"class_{index}" for index in range(largest + 1)]
+    if largest >= len(classes):
+        raise DataError(f"{path}: holds class {largest}, but {PREDICTIONS_MANIFEST} names {len(classes)} classes")
+    colours = manifest.get("colours") or [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(classes))]
+    name = path.name.removesuffix(path.suffix)
+    kwargs = labels_layer_kwargs(classes, colours, name, manifest.get("pixel_size_um"))
+    kwargs["metadata"]["csunet"]["background"] = manifest.get("background", 0)
+    return to_layer_labels(mask), kwargs, "labels"
+
+
+def write_labels(path: str, data: np.ndarray, meta: dict) -> list[str]:
+    """A Labels layer as a class-index mask (PNG or TIFF by the name; unlabelled pixels 255)."""
+    target = Path(path)
+    if target.suffix.lower() not in MASK_SUFFIXES:
+        target = target.with_suffix(".png")
+    classes = (meta.get("metadata") or {}).get("csunet", {}).get("classes")
+    labels = np.asarray(data)
+    mask = to_class_mask(labels, len(classes) if classes else max(int(labels.max()), 1))
+    if target.suffix.lower() == ".png":
+        atomic_write_bytes(target, png_bytes(mask))
+    else:
+        import io
+
+        import tifffile
+
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, mask)
+        atomic_write_bytes(target, buffer.getvalue())
+    return [str(target)]
+
+
+def sample_micrograph() -> list[tuple]:
+    """A bundled Super-1 test micrograph (NASA, MIT licence): a Ni-based superalloy with secondary and tertiary
+    precipitates."""
+    path = sample_root() / "test" / SAMPLE_IMAGE
+    return [(read_array(path), {"name": path.stem}, "image")]
