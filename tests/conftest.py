@@ -45,3 +45,9 @@ def tiny_run(tmp_path_factory) -> dict:
     from csunet.train import train
 
     return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny"), progress=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The napari plugin's tests run last: they start a Qt application, whose event loop pytest-qt then runs
+    around every later test."""
+    items.sort(key=lambda item: "napari_plugin" in item.nodeid)

@@ -59,8 +59,8 @@ def segment(qtbot, widget: SegmentWidget, layer_name: str):
         widget.run.clicked.emit()
 
 
-def test_segment_widget_gives_predicts_masks(make_napari_viewer, qtbot, checkpoint, tmp_path):
-    viewer = make_napari_viewer()
+def test_segment_widget_gives_predicts_masks(make_viewer, qtbot, checkpoint, tmp_path):
+    viewer = make_viewer()
     files = sample_variants(tmp_path / "images")
     records = predict(checkpoint, list(files.values()), tmp_path / "predicted", engine="torch", progress=False)
     widget = SegmentWidget(viewer)
@@ -87,8 +87,8 @@ def test_segment_widget_gives_predicts_masks(make_napari_viewer, qtbot, checkpoi
     assert SegmentWidget(viewer).checkpoint.value == checkpoint.resolve()  # remembered for next time
 
 
-def test_correct_fine_tune_and_segment_again(make_napari_viewer, qtbot, checkpoint, tmp_path):
-    viewer = make_napari_viewer()
+def test_correct_fine_tune_and_segment_again(make_viewer, qtbot, checkpoint, tmp_path):
+    viewer = make_viewer()
     image = read_array(sorted((sample_root() / "test").iterdir())[0])
     viewer.add_image(image, name="micrograph")
     segmenter, corrector = SegmentWidget(viewer), CorrectWidget(viewer)
@@ -126,8 +126,8 @@ def test_correct_fine_tune_and_segment_again(make_napari_viewer, qtbot, checkpoi
     assert viewer.layers["micrograph fine-tuned"].metadata["csunet"]["checkpoint"] == str(new)
 
 
-def test_cancel_keeps_the_checkpoint_and_the_pairs(make_napari_viewer, qtbot, checkpoint, tmp_path):
-    viewer = make_napari_viewer()
+def test_cancel_keeps_the_checkpoint_and_the_pairs(make_viewer, qtbot, checkpoint, tmp_path):
+    viewer = make_viewer()
     image = read_array(sorted((sample_root() / "test").iterdir())[0])
     viewer.add_image(image, name="micrograph")
     segmenter, corrector = SegmentWidget(viewer), CorrectWidget(viewer)
@@ -151,10 +151,10 @@ def test_cancel_keeps_the_checkpoint_and_the_pairs(make_napari_viewer, qtbot, ch
     assert corrector.run.enabled  # ready for another go
 
 
-def test_measure_widget_equals_csunet_measure(make_napari_viewer, tmp_path, benchmark_root):
+def test_measure_widget_equals_csunet_measure(make_viewer, tmp_path, benchmark_root):
     """On a NASA Super-1 ground-truth mask (real particles): the widget's table, CSV files and particles are
     `csunet measure`'s on the same mask saved as a file."""
-    viewer = make_napari_viewer()
+    viewer = make_viewer()
     description = get_task("super-1", benchmark_root)
     _, raw = pair_split(description, "test").pairs[0]
     mask = description.encoding.decode(read_array(raw))
@@ -184,8 +184,8 @@ def test_measure_widget_equals_csunet_measure(make_napari_viewer, tmp_path, benc
     assert set(points.features.columns) >= {"class", "ecd_um", "feret_max_um", "touches_border"}
 
 
-def test_reader_writer_and_sample(make_napari_viewer, checkpoint, tmp_path):
-    viewer = make_napari_viewer()
+def test_reader_writer_and_sample(make_viewer, checkpoint, tmp_path):
+    viewer = make_viewer()
     image = sorted((sample_root() / "test").iterdir())[0]
     records = predict(checkpoint, [image], tmp_path / "predicted", engine="torch", progress=False)
     mask = read_array(records[0]["mask"])

@@ -147,3 +147,31 @@ def test_compiled_training_keeps_plain_checkpoint_keys(tmp_path):
     plain = SegmentationModule(tiny_config(tmp_path, "plain").to_dict(), model_meta(config, sample_description()))
     assert compiled._compiled_forward is not None and plain._compiled_forward is None
     assert list(compiled.state_dict()) == list(plain.state_dict())  # no _orig_mod. or duplicated keys
+
+
+def test_init_weights_start_from_a_checkpoint_and_refuse_another_model(tiny_run, tmp_path):
+    """Fine-tuning starts from the checkpoint's weights (seen by a callback before the first step); a checkpoint of
+    another model is refused, naming the difference."""
+    from lightning.pytorch import Callback
+
+    from csunet.checkpoint import read_checkpoint
+    from csunet.errors import SettingsError
+
+    saved = read_checkpoint(tiny_run["best_checkpoint"])["state_dict"]
+
+    class FirstWeights(Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.state = {f"model.{k}": v.clone() for k, v in pl_module.model.state_dict().items()}
+
+    seen = FirstWeights()
+    config = tiny_config(tmp_path, "tuned", init_weights=tiny_run["best_checkpoint"], max_epochs=1)
+    train(config, progress=False, callbacks=[seen])
+    assert seen.state.keys() == {k for k in saved if k.startswith("model.")}
+    assert all(torch.equal(seen.state[k], saved[k]) for k in seen.state)
+
+    other = tiny_config(tmp_path, "other", init_weights=tiny_run["best_checkpoint"],
+                        model_settings={"window_size": 2, "embed_dim": 12})  # fmt: skip
+    with pytest.raises(SettingsError, match=r"a different model from the one configured \(model_settings: "):
+        train(other, progress=False)
+    with pytest.raises(SettingsError, match="leave out --swin-weights"):
+        tiny_config(tmp_path, "both", init_weights=tiny_run["best_checkpoint"], swin_weights="swin_t")
