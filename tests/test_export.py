@@ -54,8 +54,10 @@ def test_every_registry_model_is_covered():
     assert sorted(SMALL_SETTINGS) == list_models()
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_SETTINGS))
+@pytest.mark.parametrize("name", sorted(set(SMALL_SETTINGS) - {"swin_unet"}))
 def test_onnx_matches_torch(name, tmp_path):
+    """swin_unet is left out here only because the module's checkpoint (the tiny Swin-Unet) goes through the same
+    export, engines and comparison below: each export takes tens of seconds."""
     torch.manual_seed(0)
     model = create_model(name, num_classes=3, **SMALL_SETTINGS[name]).eval()
     path = export_model(model, tmp_path / f"{name}.onnx", tile_size=64, metadata={"note": {"model": name}})

@@ -185,12 +185,13 @@ def test_bad_masks_are_named(tmp_path):
 
 def test_measure_cli_on_predictions(tiny_run, tmp_path):
     predictions = tmp_path / "predictions"
-    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, progress=False, engine="torch")
+    images = sorted((sample_root() / "test").iterdir())[:2]  # the tiny model's masks are speckled: slow to measure
+    predict(tiny_run["best_checkpoint"], images, predictions, progress=False, engine="torch")
     result = runner.invoke(app, ["measure", str(predictions), "--out", str(tmp_path / "m"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["classes"] == ["matrix", "secondary", "tertiary"]  # from predictions.json
-    assert summary["unit"] == "px" and summary["masks"] == 4
+    assert summary["unit"] == "px" and summary["masks"] == 2
     with open(tmp_path / "m" / "images.csv") as handle:
         rows = list(csv.DictReader(handle))
     for image in {r["image"] for r in rows}:

@@ -16,7 +16,7 @@ from csunet.data.io import read_image
 from csunet.measure import measure
 from csunet.predict import parse_shard, predict
 
-IMAGES = 1000
+IMAGES = 500
 
 
 @pytest.fixture(scope="module")

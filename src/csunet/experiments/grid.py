@@ -61,6 +61,7 @@ SETTINGS_OF_FIRST_GRIDS = ("lr", "tile_size")
 ADDED_SINCE_FIRST_GRIDS = {
     "test_fraction": 0.2,
     "recipe": "paper",
+    "init_weights": None,
     **{k: v for k, v in RECIPES["paper"].items() if k not in SETTINGS_OF_FIRST_GRIDS},
 }
 """Settings added after grids were first run: at their paper values they leave run ids as they were, so existing
