@@ -37,18 +37,23 @@ def main() -> None:
     data, kwargs, _ = sample_micrograph()[0]
     viewer.add_image(data, **kwargs)
     segmenter, corrector, measurer = SegmentWidget(viewer), CorrectWidget(viewer), MeasureWidget(viewer)
-    viewer.window.add_dock_widget(segmenter, name="Segment", area="right")
-    viewer.window.add_dock_widget(corrector, name="Correct and fine-tune", area="right", tabify=True)
+    viewer.window.add_dock_widget(corrector, name="Correct and fine-tune", area="right")
+    viewer.window.add_dock_widget(segmenter, name="Segment", area="right", tabify=True)
     viewer.window.add_dock_widget(measurer, name="Measure", area="right")
     segmenter.checkpoint.value, segmenter.engine.value = args.checkpoint, "torch"
     segmenter.image.value = kwargs["name"]
     segmenter.run.clicked.emit()
     wait(lambda: f"{kwargs['name']} segmentation" in viewer.layers and segmenter.work.worker is None)
-    measurer.labels.reset_choices()
-    measurer.labels.value = f"{kwargs['name']} segmentation"
+    measurer.layer.reset_choices()
+    measurer.layer.value = f"{kwargs['name']} segmentation"
     measurer.measure()
     viewer.layers[f"{kwargs['name']} segmentation particles"].visible = False
+    viewer.layers.selection.active = viewer.layers[f"{kwargs['name']} segmentation"]
     for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.05)
+    viewer.reset_view()  # fit the image to the canvas as docked
+    for _ in range(10):
         QApplication.processEvents()
         time.sleep(0.05)
     args.out.parent.mkdir(parents=True, exist_ok=True)

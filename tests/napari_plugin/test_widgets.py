@@ -105,7 +105,7 @@ def test_correct_fine_tune_and_segment_again(make_viewer, qtbot, checkpoint, tmp
     painted[-96:] = 1
     labels.data = painted
     project = tmp_path / "project"
-    corrector.labels.value = "micrograph segmentation"
+    corrector.layer.value = "micrograph segmentation"
     corrector.project.value = project
     assert corrector.add_to_training_set() == project / "dataset.yaml"
     assert np.array_equal(read_array(project / "masks" / "micrograph_labels.png"), painted)
@@ -133,7 +133,7 @@ def test_cancel_keeps_the_checkpoint_and_the_pairs(make_viewer, qtbot, checkpoin
     segmenter, corrector = SegmentWidget(viewer), CorrectWidget(viewer)
     segmenter.checkpoint.value, segmenter.engine.value = checkpoint, "torch"
     segment(qtbot, segmenter, "micrograph")
-    corrector.labels.value = "micrograph segmentation"
+    corrector.layer.value = "micrograph segmentation"
     corrector.project.value = tmp_path / "project"
     corrector.add_to_training_set()
     saved = {p: p.read_bytes() for p in (tmp_path / "project").rglob("*") if p.is_file()}
@@ -167,8 +167,8 @@ def test_measure_widget_equals_csunet_measure(make_viewer, tmp_path, benchmark_r
     assert np.array_equal(layer.data, mask + LABEL_OFFSET)
     layer.metadata["csunet"] |= {"classes": description.classes, "checkpoint": "none", "image": "gt"}
     widget = MeasureWidget(viewer)
-    widget.labels.reset_choices()
-    widget.labels.value = "gt_mask"
+    widget.layer.reset_choices()
+    widget.layer.value = "gt_mask"
     widget.pixel_size.value = 0.02
     shown = widget.measure()
     assert json.dumps(shown, sort_keys=True) == json.dumps(expected["per_class"], sort_keys=True)

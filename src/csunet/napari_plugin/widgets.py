@@ -328,7 +328,7 @@ class CorrectWidget(Container):
         super().__init__(labels=True)
         self.viewer = napari_viewer
         projects = remembered("projects")
-        self.labels = ComboBox(
+        self.layer = ComboBox(
             label="segmentation", choices=_layer_choices(napari_viewer, Labels, _is_segmentation)
         )
         self.project = FileEdit(label="project", mode="d", value=projects[0] if projects else "")
@@ -339,17 +339,17 @@ class CorrectWidget(Container):
         self.minutes = FloatSpinBox(label="minutes", value=0.0, min=0.0, max=10_000.0, step=1.0)
         self.minutes.tooltip = "a cap on training time (0: none); training stops at whichever comes first"
         self.run = PushButton(text="Fine-tune")
-        self.extend([self.labels, self.project, self.add, self.pairs, self.steps, self.minutes, self.run])
+        self.extend([self.layer, self.project, self.add, self.pairs, self.steps, self.minutes, self.run])
         self.work = _Worker(self, self.run)
         self.last_run: dict | None = None
         self.add.changed.connect(self.add_to_training_set)
         self.run.changed.connect(self.fine_tune)
-        _refresh_on_layer_changes(napari_viewer, self.labels)
+        _refresh_on_layer_changes(napari_viewer, self.layer)
 
     def _chosen(self):
-        if not self.labels.value:
+        if not self.layer.value:
             raise CsunetError("segment an image first (Segment widget); its Labels layer is what you correct")
-        layer = self.viewer.layers[self.labels.value]
+        layer = self.viewer.layers[self.layer.value]
         return layer, layer.metadata["csunet"]
 
     def _project(self) -> TrainingProject:
@@ -433,29 +433,30 @@ class MeasureWidget(Container):
     def __init__(self, napari_viewer) -> None:
         super().__init__(labels=True)
         self.viewer = napari_viewer
-        self.labels = ComboBox(label="labels", choices=_layer_choices(napari_viewer, Labels, _is_segmentation))
-        self.labels.changed.connect(self._pixel_size_from_layer)
+        self.layer = ComboBox(label="labels", choices=_layer_choices(napari_viewer, Labels, _is_segmentation))
+        self.layer.changed.connect(self._pixel_size_from_layer)
         self.pixel_size = FloatSpinBox(label="µm / pixel", value=0.0, min=0.0, max=1e6, step=0.001)
         self.pixel_size.tooltip = "0: unknown, lengths in pixels; taken from the layer's scale when it has one"
         self.min_size = SpinBox(label="min size (px)", value=MeasureSettings.min_size_px, min=1, max=1_000_000)
         self.include_border = CheckBox(text="size particles that touch the border", value=False)
         self.run = PushButton(text="Measure")
         self.table = Table(value=[])
+        self.table.min_height = 150
         self.out = FileEdit(label="CSV folder", mode="d", value="")
         self.save = PushButton(text="Save CSV")
-        self.extend([self.labels, self.pixel_size, self.min_size, self.include_border, self.run, self.table,
+        self.extend([self.layer, self.pixel_size, self.min_size, self.include_border, self.run, self.table,
                      self.out, self.save])  # fmt: skip
         self.collected: dict | None = None
         self.measured_settings: MeasureSettings | None = None
         self.run.changed.connect(self.measure)
         self.save.changed.connect(self.save_csv)
-        _refresh_on_layer_changes(napari_viewer, self.labels)
+        _refresh_on_layer_changes(napari_viewer, self.layer)
         self._pixel_size_from_layer()
 
     def _pixel_size_from_layer(self, _value=None) -> None:
-        if not self.labels.value:
+        if not self.layer.value:
             return
-        layer = self.viewer.layers[self.labels.value]
+        layer = self.viewer.layers[self.layer.value]
         scale = float(layer.scale[-1])
         known = layer.metadata.get("csunet", {}).get("pixel_size_um")
         self.pixel_size.value = known or (scale if scale != 1.0 else 0.0)
@@ -465,10 +466,10 @@ class MeasureWidget(Container):
                                bool(self.include_border.value), background=info.get("background", 0))  # fmt: skip
 
     def measure(self) -> dict | None:
-        if not self.labels.value:
+        if not self.layer.value:
             show_error("csunet: segment an image first; measure works on its Labels layer")
             return None
-        layer = self.viewer.layers[self.labels.value]
+        layer = self.viewer.layers[self.layer.value]
         info = layer.metadata["csunet"]
         settings = self.settings(info)
         mask = to_class_mask(np.asarray(layer.data), len(info["classes"]))
@@ -476,11 +477,12 @@ class MeasureWidget(Container):
         self.collected, self.measured_settings = measure_masks({name: mask}, settings), settings
         summary = summarise(self.collected["images"], self.collected["particles"], settings)
         self.table.value = {
-            "data": [[entry["kind"], f"{entry['area_fraction_mean']:.4f}", entry.get("count", ""),
+            "data": [[entry["kind"], f"{entry['area_fraction_mean']:.2%}", entry.get("count", ""),
                       size_summary(entry, settings.unit)] for entry in summary.values()],
             "index": list(summary),
             "columns": ["kind", "area fraction", "count", "sizes"],
         }  # fmt: skip
+        self.table.native.resizeColumnsToContents()
         self._show_particles(layer, settings)
         return summary
 
