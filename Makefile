@@ -15,8 +15,8 @@ demo: $(STAMP)
 	$(BIN)/csunet demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 # the report test opens an HTML report in headless Chromium; this installs Debian's package when missing
 chromium:
