@@ -57,6 +57,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return checkpoint
 
 
+def model_state(checkpoint: dict) -> dict:
+    """The model's weights in a training checkpoint (the Lightning module keeps them under ``model.``)."""
+    prefix = "model."
+    return {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedCheckpoint:
     """The trained model (in eval mode, on ``device``) and its metadata."""
     checkpoint = read_checkpoint(path)
@@ -71,10 +77,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         model = create_model(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"])
     except (CsunetError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild its model {meta['model']!r}: {exc}") from None
-    prefix = "model."
-    state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(model_state(checkpoint))
     except RuntimeError as exc:
         raise CheckpointError(
             f"{path}: weights do not fit {meta['model']} {meta['model_settings']}: {exc}"

@@ -290,6 +290,16 @@ def measure_mask(mask: np.ndarray, settings: MeasureSettings, image: str = "") -
     return {"images": rows, "particles": particles, "grains": grains, "profiles": profiles}
 
 
+def mask_classes(masks: list[np.ndarray], named: list[str] | None, where: str = "masks") -> list[str]:
+    """The class names of index masks: ``named`` (arguments, ``predictions.json``) or ``class_0..N``; masks
+    holding a class beyond the named ones are refused."""
+    largest = max(int(mask[mask != IGNORE_INDEX].max(initial=0)) for mask in masks)
+    classes = named or [f"class_{i}" for i in range(largest + 1)]
+    if largest >= len(classes):
+        raise DataError(f"{where} hold class {largest}, but only {len(classes)} classes are named: {classes}")
+    return classes
+
+
 def read_index_mask(path: Path) -> np.ndarray:
     """A class-index mask (as `csunet predict` writes): 2-D integers; colour masks are refused by name."""
     mask = read_array(path)
@@ -418,10 +428,7 @@ def measure(
     first = Path(inputs[0])
     manifest = read_manifest(first if first.is_dir() else first.parent)
     masks = {path: read_index_mask(path) for path in paths}
-    largest = max(int(m[m != IGNORE_INDEX].max(initial=0)) for m in masks.values())
-    classes = classes or manifest.get("classes") or [f"class_{i}" for i in range(largest + 1)]
-    if largest >= len(classes):
-        raise DataError(f"masks hold class {largest}, but only {len(classes)} classes are named: {classes}")
+    classes = mask_classes(list(masks.values()), classes or manifest.get("classes"))
     pixel = pixel_size_um if pixel_size_um is not None else manifest.get("pixel_size_um")
     settings = MeasureSettings(
         classes, pixel, min_size_px, include_border, dict(kinds or {}), manifest.get("background", 0)

@@ -9,7 +9,6 @@ model hesitates, and where labelling more would help most). Every file is writte
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -18,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 from rich.progress import (
     BarColumn,
@@ -46,7 +44,7 @@ from csunet.prediction_folder import (
     shard_manifest_name,
     write_manifest,
 )
-from csunet.render import overlay, png_bytes, to_rgb8
+from csunet.render import overlay, png_bytes, tiff_bytes, to_rgb8
 from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
 MASK_FORMATS = ("png", "tif")
@@ -98,12 +96,6 @@ def normalised_entropy(probabilities: torch.Tensor) -> torch.Tensor:
     p = probabilities / probabilities.sum(0, keepdim=True).clamp_min(1e-12)
     entropy = -(p * p.clamp_min(1e-12).log()).sum(0)
     return entropy / np.log(max(p.shape[0], 2))
-
-
-def _tiff_bytes(array: np.ndarray, axes: str) -> bytes:
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, array, photometric="minisblack", metadata={"axes": axes})
-    return buffer.getvalue()
 
 
 def predict_one(
@@ -399,7 +391,7 @@ def write_outputs(
     mask = class_mask(logits)
     written = {}
     mask_path = out / f"{stem}{MASK_SUFFIX}.{mask_format}"
-    atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else _tiff_bytes(mask, "YX"))
+    atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else tiff_bytes(mask, "YX"))
     written["mask"] = str(mask_path)
     overlay_path = out / f"{stem}_overlay.png"
     atomic_write_bytes(
@@ -409,12 +401,12 @@ def write_outputs(
     probs = class_probabilities(logits, loaded.meta["activation"]) if (probabilities or uncertainty) else None
     if probabilities:
         path = out / f"{stem}_probabilities.tif"
-        atomic_write_bytes(path, _tiff_bytes(probs.numpy().astype(np.float32), "CYX"))
+        atomic_write_bytes(path, tiff_bytes(probs.numpy().astype(np.float32), "CYX"))
         written["probabilities"] = str(path)
     if uncertainty:
         entropy = normalised_entropy(probs).numpy().astype(np.float32)
         path = out / f"{stem}_uncertainty.tif"
-        atomic_write_bytes(path, _tiff_bytes(entropy, "YX"))
+        atomic_write_bytes(path, tiff_bytes(entropy, "YX"))
         atomic_write_bytes(path.with_suffix(".png"), png_bytes((entropy * 255 + 0.5).astype(np.uint8)))
         written["uncertainty"] = str(path)
     fractions = np.bincount(mask.ravel(), minlength=len(loaded.classes)) / mask.size

@@ -85,6 +85,19 @@ def captioned_row(panels: Sequence[tuple[str, np.ndarray]], gap: int = 6, captio
     return np.asarray(canvas)
 
 
+def tiff_bytes(array: np.ndarray, axes: str | None = None) -> bytes:
+    """A TIFF file's bytes; with ``axes`` (``YX``, ``CYX``) every plane is grey and the axes are recorded, without
+    them tifffile decides (an (H, W, 3) array is RGB)."""
+    import tifffile
+
+    buffer = io.BytesIO()
+    if axes:
+        tifffile.imwrite(buffer, array, photometric="minisblack", metadata={"axes": axes})
+    else:
+        tifffile.imwrite(buffer, array)
+    return buffer.getvalue()
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")

@@ -16,10 +16,10 @@ from csunet.data.dataset import sample_root
 from csunet.data.description import DEFAULT_PALETTE
 from csunet.data.errors import DataError
 from csunet.data.io import read_array
-from csunet.data.masks import IGNORE_INDEX
+from csunet.measure import mask_classes
 from csunet.napari_plugin.labels import labels_layer_kwargs, to_class_mask, to_layer_labels
 from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST, read_manifest
-from csunet.render import png_bytes
+from csunet.render import png_bytes, tiff_bytes
 from csunet.utils import atomic_write_bytes
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
@@ -78,10 +78,7 @@ def _mask_layer(path: Path, manifest: dict) -> tuple:
     mask = read_array(path)
     if mask.ndim != 2:
         raise DataError(f"{path}: a colour or multi-channel image, not a class-index mask")
-    largest = int(mask[mask != IGNORE_INDEX].max(initial=0))
-    classes = manifest.get("classes") or [f"class_{index}" for index in range(largest + 1)]
-    if largest >= len(classes):
-        raise DataError(f"{path}: holds class {largest}, but {PREDICTIONS_MANIFEST} names {len(classes)} classes")
+    classes = mask_classes([mask], manifest.get("classes"), f"{path}: its pixels")
     colours = manifest.get("colours") or [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(classes))]
     name = path.name.removesuffix(path.suffix)
     kwargs = labels_layer_kwargs(classes, colours, name, manifest.get("pixel_size_um"))
@@ -97,16 +94,7 @@ def write_labels(path: str, data: np.ndarray, meta: dict) -> list[str]:
     classes = (meta.get("metadata") or {}).get("csunet", {}).get("classes")
     labels = np.asarray(data)
     mask = to_class_mask(labels, len(classes) if classes else max(int(labels.max()), 1))
-    if target.suffix.lower() == ".png":
-        atomic_write_bytes(target, png_bytes(mask))
-    else:
-        import io
-
-        import tifffile
-
-        buffer = io.BytesIO()
-        tifffile.imwrite(buffer, mask)
-        atomic_write_bytes(target, buffer.getvalue())
+    atomic_write_bytes(target, png_bytes(mask) if target.suffix.lower() == ".png" else tiff_bytes(mask, "YX"))
     return [str(target)]
 
 

@@ -8,18 +8,16 @@ encoding with class ``k`` at value ``k + 1`` and ``ignore: 0``, so training skip
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import yaml
 
 from csunet.data.description import DatasetDescription
 from csunet.data.errors import DataError
 from csunet.data.masks import IGNORE_INDEX
-from csunet.render import png_bytes
+from csunet.render import png_bytes, tiff_bytes
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 LABEL_OFFSET = 1
@@ -152,9 +150,7 @@ class TrainingProject:
                     f"checkpoint has {wanted['classes']}; choose another project folder"
                 )
         DatasetDescription.from_dict(wanted, base=self.folder, source=self.description_path)  # validated
-        buffer = io.BytesIO()
-        tifffile.imwrite(buffer, image)
-        atomic_write_bytes(self.images / f"{name}.tif", buffer.getvalue())
+        atomic_write_bytes(self.images / f"{name}.tif", tiff_bytes(image))
         atomic_write_bytes(self.masks / f"{name}{PROJECT_LABEL_SUFFIX}.png", png_bytes(labels.astype(np.uint8)))
         atomic_write_text(self.description_path, yaml.safe_dump(wanted, sort_keys=False))
         return self.description_path

@@ -24,7 +24,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from csunet.checkpoint import META_KEY, read_checkpoint
+from csunet.checkpoint import META_KEY, model_state, read_checkpoint
 from csunet.data import DataError, DatasetDescription, load_description
 from csunet.data.holdout import held_out_names, hold_out
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -157,9 +157,7 @@ def load_initial_weights(module: SegmentationModule, path: str | Path) -> None:
     if differ:
         details = "; ".join(f"{key}: {theirs.get(key)!r} there, {ours.get(key)!r} here" for key in differ)
         raise SettingsError(f"--init-weights {path}: a different model from the one configured ({details})")
-    state = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()
-             if key.startswith("model.")}  # fmt: skip
-    module.model.load_state_dict(state)
+    module.model.load_state_dict(model_state(checkpoint))
 
 
 def train(
