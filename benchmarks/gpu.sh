@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# CS-UNet on one CUDA GPU: training-step throughput (fp32, bf16 AMP, + torch.compile) and inference images/s at
-# 512, each case in its own process. About 4 minutes on an H100 and at most 8 (a case that hangs is cut off and
-# reported). Writes benchmarks/results/gpu_<card>.md and .json, or into the folder given as the first argument.
+# CS-UNet on one CUDA GPU: training-step throughput (fp32, bf16 AMP, + torch.compile), inference images/s at 512,
+# and `predict` end to end on folders of 512^2 and 2048^2 micrographs (bf16), each case in its own process.
+# About 5 minutes on an H100 and at most 8 (a case that hangs is cut off and reported). Writes
+# benchmarks/results/gpu_<card>.md and .json, or into the folder given as the first argument.
 #   bash benchmarks/gpu.sh [RESULTS_FOLDER]
 # Needs torch with CUDA, timm and segmentation_models_pytorch (csunet's own code is taken from src/).
 set -euo pipefail

@@ -162,24 +162,42 @@ def infer_folded(batch: int = 1) -> dict:
     return {"seconds": seconds / batch, "batch": batch, "batch_norms_folded": folded}
 
 
-def folder(engine_path: str, engine: str, images: int, work: str) -> dict:
-    """`predict` over a folder of ``images`` 512x512 micrographs (the sample's, repeated), end to end: decoding,
-    tiles, blending, mask and overlay PNGs, the done log."""
-    import shutil
+def folder(
+    engine_path: str,
+    engine: str,
+    images: int,
+    work: str,
+    size: int = TILE,
+    batch_size: int = 4,
+    device: str = "cpu",
+) -> dict:
+    """`predict` over a folder of ``images`` size x size micrographs (the sample's training images, repeated, each
+    tiled to the size), end to end: decoding, tiles, blending, mask and overlay PNGs, the done log."""
+    from PIL import Image
 
     from csunet.data import sample_root
     from csunet.predict import predict
 
     source = sorted((sample_root() / "train").iterdir())
-    inputs = Path(work) / f"folder-{engine}"
+    inputs = Path(work) / f"folder-{engine}-{size}"
     inputs.mkdir()
     for index in range(images):
-        original = source[index % len(source)]
-        shutil.copy(original, inputs / f"{index:04d}{original.suffix}")
+        picture = np.asarray(Image.open(source[index % len(source)]))
+        reps = -(-size // picture.shape[0])
+        tiled = np.tile(picture, (reps, reps) + (1,) * (picture.ndim - 2))[:size, :size]
+        Image.fromarray(tiled).save(inputs / f"{index:04d}.png")
+    out = Path(work) / f"out-{engine}-{size}"
+    reset_gpu_peak(device)
     started = time.perf_counter()
-    predict(engine_path, [inputs], Path(work) / f"out-{engine}", progress=False, engine=engine)
+    predict(engine_path, [inputs], out, progress=False, engine=engine, batch_size=batch_size, device=device)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds / images, "images_per_second": images / seconds, "images": images}
+    return {
+        "seconds": seconds / images,
+        "images_per_second": images / seconds,
+        "images": images,
+        "size": size,
+        "peak_gpu_memory_gb": gpu_peak_gb(device),
+    }
 
 
 def train_cpu(baseline: bool, steps: int = 5) -> dict:
@@ -355,13 +373,19 @@ def cpu_cases(onnx_path: str, work: str, compile_model: bool, images: int) -> di
     return cases
 
 
-def gpu_cases(compile_model: bool) -> dict[str, tuple[str, dict]]:
+def gpu_cases(compile_model: bool, checkpoint: str, work: str, images: int) -> dict[str, tuple[str, dict]]:
+    predict_case = {"engine_path": checkpoint, "engine": "torch", "work": work, "batch_size": 16, "device": "cuda"}
     cases = {
         "train fp32, batch 8": ("train_gpu", {"baseline": False, "amp": False, "batch": 8}),
         "train bf16 AMP baseline, batch 8": ("train_gpu", {"baseline": True, "amp": True, "batch": 8}),
         "train bf16 AMP, batch 8": ("train_gpu", {"baseline": False, "amp": True, "batch": 8}),
         "infer fp32, batch 16": ("infer_gpu", {"amp": False, "batch": 16}),
         "infer bf16 AMP, batch 16": ("infer_gpu", {"amp": True, "batch": 16}),
+        f"predict folder of {images} x 512^2, bf16, batch 16": ("folder", {**predict_case, "images": images}),
+        f"predict folder of {images // 4} x 2048^2, bf16, batch 16": (
+            "folder",
+            {**predict_case, "images": images // 4, "size": 2048},
+        ),
     }
     if compile_model:
         cases["train bf16 AMP + torch.compile, batch 8"] = (
@@ -369,6 +393,26 @@ def gpu_cases(compile_model: bool) -> dict[str, tuple[str, dict]]:
             {"baseline": False, "amp": True, "batch": 8, "compile_model": True},
         )
     return cases
+
+
+ENGINE_META = {
+    "classes": ["matrix", "secondary", "tertiary"],
+    "colours": [[0, 0, 0], [255, 0, 0], [0, 0, 255]],
+    "channels": 3,
+    "tile_size": TILE,
+    "activation": "sigmoid",
+    "normalisation": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+}
+"""What a checkpoint or export of the benchmark's random-weight model says about itself."""
+
+
+def random_checkpoint(path: Path) -> str:
+    """The benchmark's model saved as a training checkpoint, for `predict` with the torch engine."""
+    settings = {key: value for key, value in MODEL.items() if key != "num_classes"}
+    meta = {**ENGINE_META, "model": "cs_unet", "model_settings": settings, "out_channels": MODEL["num_classes"]}
+    weights = {f"model.{key}": value.contiguous() for key, value in build_model(False).state_dict().items()}
+    torch.save({"csunet": meta, "state_dict": weights}, path)
+    return str(path)
 
 
 def quantise_for_speed(onnx_path: str, tiles: int = 32) -> None:
@@ -537,9 +581,12 @@ def gpu_table(rows: dict[str, dict], figures: dict) -> str:
         "| case | images/s | ms per step / batch | achieved TFLOP/s | peak GPU memory GiB |",
         "|---|---|---|---|---|",
     ]
+    folders = {name: row for name, row in rows.items() if name.startswith("predict folder")}
     for name, row in rows.items():
         if "error" in row:
             lines.append(f"| {name} | failed: {row['error']} | | | |")
+            continue
+        if name in folders:
             continue
         work = row.get("train_gflop") or figures["forward_gflop"] * int(name.rsplit(" ", 1)[1])
         extra = f" (+{row['compile_seconds']:.0f} s compile)" if "compile_seconds" in row else ""
@@ -552,6 +599,19 @@ def gpu_table(rows: dict[str, dict], figures: dict) -> str:
         "Training: bce-dice, fused Adam, synthetic batches on the GPU (data loading excluded). Baseline: explicit",
         "attention, NCHW, loss read back every step. Inference: eval mode, channels-last, SDPA attention.",
     ]
+    if folders:
+        lines += [
+            "",
+            "## Folders (`predict` end to end, torch engine with bf16 autocast: decoding and writing PNGs on threads",
+            "of their own while the GPU segments; overlap 0.5)",
+            "",
+            "| case | images/s | s per image | peak GPU memory GiB |",
+            "|---|---|---|---|",
+        ]
+        for name, row in folders.items():
+            if "error" not in row:
+                lines.append(f"| {name} | {row['images_per_second']:.2f} | {row['seconds']:.3f} | "
+                             f"{row['peak_gpu_memory_gb']:.1f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -574,19 +634,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as work:
         if args.device == "cuda":
             figures["matmul_peak_bf16_gflops"] = matmul_peak_gflops("cuda", torch.bfloat16)
-            cases = gpu_cases(args.compile)
+            cases = gpu_cases(args.compile, random_checkpoint(Path(work) / "cs_unet.ckpt"), work, args.images)
         else:
             from csunet.export import export_model
 
             onnx_path = str(Path(work) / "cs_unet.onnx")
-            meta = {
-                "classes": ["matrix", "secondary", "tertiary"],
-                "colours": [[0, 0, 0], [255, 0, 0], [0, 0, 255]],
-            }
-            meta.update(channels=3, tile_size=TILE, activation="sigmoid")
-            meta["normalisation"] = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
             started = time.perf_counter()
-            export_model(build_model(False), onnx_path, TILE, metadata={"csunet": meta})
+            export_model(build_model(False), onnx_path, TILE, metadata={"csunet": ENGINE_META})
             figures["onnx_export_seconds"] = time.perf_counter() - started
             started = time.perf_counter()
             quantise_for_speed(onnx_path)

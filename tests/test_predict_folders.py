@@ -3,6 +3,8 @@ uninterrupted run; shards split the work and the last one merges the lists; a fo
 
 import json
 import random
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +130,39 @@ def test_shard_settings_are_checked(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "2")
     assert parse_shard(None) == (3, 4)  # under torchrun: the rank's share
+
+
+def test_decoding_and_writing_overlap_the_engine_and_records_keep_their_order(tiny_run, folder, tmp_path,
+                                                                              monkeypatch):  # fmt: skip
+    """The next image is decoded, and the last one written, while the engine segments this one; the records, the
+    done log and the outputs stay in input order."""
+    images = sorted(folder.iterdir())[:6]
+    spans: dict[str, list[tuple[float, float, str]]] = {"read": [], "predict": [], "write": []}
+
+    def slowed(kind, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            time.sleep(0.15)
+            result = function(*args, **kwargs)
+            spans[kind].append((started, time.perf_counter(), threading.current_thread().name))
+            return result
+
+        return wrapper
+
+    for kind, name in (("read", "read_image"), ("predict", "predict_one"), ("write", "write_outputs")):
+        monkeypatch.setattr(predict_module, name, slowed(kind, getattr(predict_module, name)))
+    records = predict(tiny_run["best_checkpoint"], images, tmp_path / "out", progress=False, engine="torch")
+
+    assert [Path(r["image"]).name for r in records] == [p.name for p in images]
+    logged = [
+        json.loads(line)["image"] for line in (tmp_path / "out/predictions.done.jsonl").read_text().splitlines()
+    ]
+    assert logged == [str(p) for p in images]
+    assert {thread.split("_")[0] for *_, thread in spans["read"]} == {"csunet-read"}
+    assert {thread.split("_")[0] for *_, thread in spans["write"]} == {"csunet-write"}
+    assert {thread for *_, thread in spans["predict"]} == {threading.current_thread().name}
+    read, segmented, written = (sorted(spans[kind]) for kind in ("read", "predict", "write"))
+    for number in range(1, len(images) - 1):
+        # image n + 1 is decoded and image n - 1 written while image n is segmented
+        assert read[number + 1][0] < segmented[number][1] and written[number - 1][0] < segmented[number][1]
+        assert segmented[number][0] < read[number + 1][1] and segmented[number][0] < written[number - 1][1]

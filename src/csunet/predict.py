@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -195,13 +197,13 @@ def predict(
         open(out / done_log_name(index, count), "w" if overwrite else "a") as log,
         image_progress(progress, len(mine), skipped) as advance,
     ):
-        for path in mine:
-            if str(path) in done:
-                records.append(done[str(path)])
-                continue
-            record = {"image": str(path), **segment_file(loaded, path, out, overlap, tta, batch_size, mask_format,
-                                                         probabilities, uncertainty)}  # fmt: skip
+
+        def finish(record: dict, new: bool) -> None:
+            """Record one image in order; runs on the writing thread, after the image's files are written."""
+            nonlocal last_written
             records.append(record)
+            if not new:
+                return
             if "error" not in record:  # after its files: an image counts as done once its line is written
                 log.write(json.dumps(record) + "\n")
                 log.flush()
@@ -209,6 +211,37 @@ def predict(
                 write_manifest(out, manifest, name)
                 last_written = time.monotonic()
             advance()
+
+        def segment(path: Path, image: np.ndarray | Exception) -> Callable[[], None]:
+            """Logits of one image now; its writing, as a task for the writing thread."""
+            try:
+                if isinstance(image, Exception):
+                    raise image
+                with torch.no_grad():
+                    logits = predict_one(loaded, image, overlap, tta, batch_size)
+            except (DataError, ValueError) as exc:
+                return partial(finish, {"image": str(path), "error": str(exc)}, True)
+
+            def write() -> None:
+                written = write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities,
+                                        uncertainty)  # fmt: skip
+                finish({"image": str(path), **written}, True)
+
+            return write
+
+        # the next image is decoded and the last one written while the engine works on this one
+        with (
+            closing(read_ahead([path for path in mine if str(path) not in done])) as todo,
+            ThreadPoolExecutor(1, thread_name_prefix="csunet-write") as writer,
+        ):
+            writing = None
+            for path in mine:
+                task = partial(finish, done[str(path)], False) if str(path) in done else segment(*next(todo))
+                if writing is not None:
+                    writing.result()  # one image at most waits to be written; its error stops the run here
+                writing = writer.submit(task)
+            if writing is not None:
+                writing.result()
     manifest["complete"] = True
     write_manifest(out, manifest, name)
     if count > 1:
@@ -216,25 +249,23 @@ def predict(
     return records
 
 
-def segment_file(
-    loaded: LoadedCheckpoint,
-    path: Path,
-    out: Path,
-    overlap: float,
-    tta: str,
-    batch_size: int,
-    mask_format: str,
-    probabilities: bool,
-    uncertainty: bool,
-) -> dict:
-    """The outputs written for one image file, or the error that stopped it."""
-    try:
-        image = read_image(path)
-        with torch.no_grad():
-            logits = predict_one(loaded, image, overlap, tta, batch_size)
-    except (DataError, ValueError) as exc:
-        return {"error": str(exc)}
-    return write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities, uncertainty)
+def read_ahead(paths: list[Path]) -> Iterator[tuple[Path, np.ndarray | Exception]]:
+    """(path, image or the error reading it met) for each path in order; the next file is decoded on a thread of
+    its own while the caller works on this one."""
+
+    def read(path: Path) -> np.ndarray | Exception:
+        try:
+            return read_image(path)
+        except (DataError, ValueError) as exc:
+            return exc
+
+    with ThreadPoolExecutor(1, thread_name_prefix="csunet-read") as reader:
+        reading = [reader.submit(read, path) for path in paths[:1]]
+        for position, path in enumerate(paths):
+            image = reading.pop()
+            if position + 1 < len(paths):
+                reading.append(reader.submit(read, paths[position + 1]))
+            yield path, image.result()
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:
