@@ -41,6 +41,11 @@ ABLATION = {
     "Adam 2e-4, no decay, 128 tiles": {"recipe": "fast", "optimizer": "adam", "lr": 2e-4, "weight_decay": 0.0,
                                        "tile_size": 128},
     "fast, no gradient clipping": {"recipe": "fast", "grad_clip": 0.0},
+    "fast, random crops only (no class-centred crops)": {"recipe": "fast", "class_crops": 0.0},
+    "fast, smaller Swin side (embed 48, depths 1-1-1-1)": {"recipe": "fast",
+                                                          "model_settings": {"embed_dim": 48, "depths": [1, 1, 1, 1]}},
+    "fast, one Dice per class (loss bce-class-dice)": {"recipe": "fast", "loss": "bce-class-dice"},
+    "fast": {"recipe": "fast"},
 }  # fmt: skip
 RESULTS = Path(__file__).parent / "results"
 
@@ -73,13 +78,14 @@ within runs of seconds."""
 def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, **settings) -> dict:
     settings_given = dict(settings)
     init = settings_given.pop("init", "swin")
+    model_settings = MODELS[model] | settings_given.pop("model_settings", {})
     recipe = settings_given.get("recipe", "paper")
     if recipe == "paper":
         settings_given.setdefault("crops_per_epoch", PAPER_CROPS_PER_EPOCH)
     # the paper's recipe on the CPU as the demo used it: 256 crops; the fast recipe brings its own (128)
     settings = {"tile_size": 256} if recipe == "paper" else {}
     settings = settings | {"batch_size": 4} | settings_given
-    config = TrainConfig(data=task, data_root=str(data_root), model=model, model_settings=MODELS[model],
+    config = TrainConfig(data=task, data_root=str(data_root), model=model, model_settings=model_settings,
                          max_minutes=minutes, out=str(out), name=f"{task}-{model}-{recipe}", **settings)  # fmt: skip
     if init == "pytorch":  # the ablation's baseline: the fresh layers at PyTorch's defaults, as before issue 17
         from csunet.models import swin_unet
@@ -95,7 +101,7 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
     test = evaluate(summary["best_checkpoint"], split="test", overlap=0.5, progress=False)
     return {
         "task": task, "model": model, "recipe": recipe,
-        "settings": settings | {"init": init, "class_crops": config.class_crops},
+        "settings": settings | {"init": init, "class_crops": config.class_crops, "model_settings": model_settings},
         "nasa_iou": test["nasa_iou"], "miou_without_background": test["miou_without_background"],
         "per_class_iou": test["per_class_iou"], "epochs": summary["epochs"], "steps": summary["steps"],
         "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "curve": curve(Path(summary["run_dir"])),
@@ -108,8 +114,8 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         f"# Time to accuracy: {minutes:g} {'GPU' if gpu else 'CPU'} minutes per task, from scratch",
         "",
         f"{device}: {machine}. Command: `python -m benchmarks.train_cpu --minutes {minutes:g} --tasks ... "
-        f"--recipes paper,fast --models cs_unet,unet_plusplus{' --gpu' if gpu else ''}`. All numbers are from one run "
-        "on one machine; no pretrained weights.",
+        f"--recipes paper,fast --models cs_unet,unet_plusplus{' --gpu' if gpu else ''}`. Each row is one run; rows "
+        "of earlier runs are kept, so the table can join runs of several sessions (compare the steps too).",
         "Models: CS-UNet (resnet18 + intermediate Swin-T, window 8) and UNet++ (resnet18), batch "
         f"{8 if gpu else 4}, no pretrained weights, the paper's loss. Recipes: `paper` (Adam 2e-4, two stages;",
         f"{'512' if gpu else '256'} crops, 48 between validations, as the demo used it) and `fast` "
@@ -131,6 +137,12 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
             f"{row['miou_without_background']:.4f} | {classes} | {row['steps']} | {row['epochs']} | "
             f"{row['wall_seconds']:.0f} |"
         )
+    by_recipe: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        by_recipe.setdefault((row["model"], recipe_label(row)), []).append(row["nasa_iou"])
+    lines += ["", "Mean test NASA IoU over the tasks each model and recipe ran:", ""]
+    lines += [f"- {model}, {recipe}: {sum(ious) / len(ious):.4f} over {len(ious)} tasks"
+              for (model, recipe), ious in sorted(by_recipe.items())]  # fmt: skip
     lines += ["", "Validation NASA IoU against minutes: `train_cpu.png`."]
     return "\n".join(lines) + "\n"
 
@@ -149,9 +161,9 @@ def ablation_table(rows: list[dict], minutes: float, machine: str) -> str:
         "A;B]`. All runs on one machine in one session, CS-UNet resnet18 + intermediate Swin-T, batch 4, the",
         "paper's loss, faithful initialisation. Rows other than `paper` use the fast recipe's schedule (warm-up 5 %,",
         "cosine to zero at the end of the 5 minutes, gradient clipping 1, validation paced to ~20 % of the time)",
-        "and change the optimiser, rate, decay or crop size as named. Choose by validation IoU (last column), not",
-        "by test IoU. Steps differ between runs of equal settings by up to ~15 % (machine load, when the budget",
-        "falls), and so do the IoUs: the fast row of train_cpu.md repeats the winner's settings.",
+        "and change the optimiser, rate, decay, crop size, crop placement or the model's size as named; `fast` is",
+        "the recipe as shipped. Choose by validation IoU (last column), not by test IoU. Steps differ between runs",
+        "of equal settings by up to ~15 % (machine load, when the budget falls), and so do the IoUs.",
         "",
         "| variant | test NASA IoU | mIoU w/o bg | tertiary IoU | steps | best val IoU |",
         "|---|---|---|---|---|---|",

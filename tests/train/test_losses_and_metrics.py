@@ -76,6 +76,12 @@ def test_bce_dice_loss_by_hand():
     dice = (2 * sum(pi * ti for pi, ti in zip(p, t)) + 1) / (sum(p) + sum(t) + 1)
     expected = 0.7 * bce + 0.3 * (1 - dice)
     assert BCEDiceLoss()(logits, truth).item() == pytest.approx(expected, rel=1e-6)
+    # bce-class-dice: one Dice per channel, then their mean (a rare class weighs as much as a common one)
+    per_channel = [(2 * p[2 * c] * t[2 * c] + 2 * p[2 * c + 1] * t[2 * c + 1] + 1)
+                   / (p[2 * c] + p[2 * c + 1] + t[2 * c] + t[2 * c + 1] + 1) for c in (0, 1)]  # fmt: skip
+    expected = 0.7 * bce + 0.3 * (1 - sum(per_channel) / 2)
+    assert build_loss("bce-class-dice")(logits, truth).item() == pytest.approx(expected, rel=1e-6)
+    assert expected != pytest.approx(0.7 * bce + 0.3 * (1 - dice), rel=1e-3)
 
 
 def test_loss_ignores_unlabelled_pixels():
@@ -134,8 +140,9 @@ def test_every_loss_ignores_unlabelled_pixels(name):
 
 
 def test_bce_dice_refuses_class_weights_and_unknown_losses_are_named():
-    with pytest.raises(ValueError, match="takes no class weights"):
-        build_loss("bce-dice", [1.0, 2.0])
+    for name in ("bce-dice", "bce-class-dice"):
+        with pytest.raises(ValueError, match="takes no class weights"):
+            build_loss(name, [1.0, 2.0])
     with pytest.raises(ValueError, match="unknown loss 'dice2'"):
         build_loss("dice2")
 

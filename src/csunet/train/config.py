@@ -44,7 +44,8 @@ class TrainConfig:
     augment: str = "auto"
     """``super``, ``ebc``, ``default``, or ``auto`` (from the task name)."""
     loss: str = "bce-dice"
-    """bce-dice (the paper's), ce, focal or tversky."""
+    """bce-dice (the paper's), bce-class-dice (its Dice averaged over classes: rare classes count), ce, focal or
+    tversky."""
     class_weights: str | list[float] | None = None
     """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
     optimizer: str | None = None

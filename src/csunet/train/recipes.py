@@ -40,6 +40,7 @@ RECIPES: dict[str, dict] = {
 }
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("two-stage", "cosine")
-ACTIVATIONS = {"bce-dice": "sigmoid", "ce": "softmax", "focal": "softmax", "tversky": "softmax"}
+ACTIVATIONS = {"bce-dice": "sigmoid", "bce-class-dice": "sigmoid", "ce": "softmax", "focal": "softmax",
+               "tversky": "softmax"}  # fmt: skip
 """How each loss turns logits into probabilities (what prediction reports as probability maps)."""
 LOSSES = tuple(ACTIVATIONS)
