@@ -27,25 +27,34 @@ from csunet.train import TrainConfig, train
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 TASKS = ["super-1", "super-2", "super-3", "super-4", "ebc-1", "ebc-2", "ebc-3"]
-MODELS = {"cs_unet": {"encoder": "resnet18", "depths": "intermediate", "window_size": 8},
-          "unet_plusplus": {"encoder": "resnet18"}}  # fmt: skip
+MODELS = {"cs_unet": ("cs_unet", {"encoder": "resnet18", "depths": "intermediate", "window_size": 8}),
+          "cs_unet-shallow48": ("cs_unet", {"encoder": "resnet18", "depths": "shallow", "embed_dim": 48,
+                                            "window_size": 8}),
+          "unet_plusplus": ("unet_plusplus", {"encoder": "resnet18"})}  # fmt: skip
+"""Benchmark name -> registry model and settings; cs_unet-shallow48 is CS-UNet with a smaller Swin side."""
 PAPER_CROPS_PER_EPOCH = 48
 """What the demo used with the paper's recipe: 12 steps between validations."""
+POOLED = {"loss": "bce-dice"}
+"""The paper's Dice over all classes at once: the fast recipe's loss until the ablation below chose bce-class-dice."""
+RANDOM_CROPS = {"class_crops": 0.0} | POOLED
+"""The fast recipe before it centred half its crops on classes."""
 ABLATION = {
     "paper, PyTorch's default init": {"recipe": "paper", "init": "pytorch"},
     "paper": {"recipe": "paper"},
     "fast as first set: AdamW 1e-3, decay 0.05, 256 tiles": {"recipe": "fast", "lr": 1e-3, "weight_decay": 0.05,
-                                                             "tile_size": 256},
-    "AdamW 4e-4, decay 0.01, 256 tiles": {"recipe": "fast", "lr": 4e-4, "weight_decay": 0.01, "tile_size": 256},
-    "AdamW 4e-4, decay 0.01, 128 tiles": {"recipe": "fast", "lr": 4e-4, "weight_decay": 0.01, "tile_size": 128},
+                                                             "tile_size": 256} | RANDOM_CROPS,
+    "AdamW 4e-4, decay 0.01, 256 tiles": {"recipe": "fast", "lr": 4e-4, "weight_decay": 0.01, "tile_size": 256}
+                                         | RANDOM_CROPS,
+    "AdamW 4e-4, decay 0.01, 128 tiles": {"recipe": "fast", "lr": 4e-4, "weight_decay": 0.01, "tile_size": 128}
+                                         | RANDOM_CROPS,
     "Adam 2e-4, no decay, 128 tiles": {"recipe": "fast", "optimizer": "adam", "lr": 2e-4, "weight_decay": 0.0,
-                                       "tile_size": 128},
-    "fast, no gradient clipping": {"recipe": "fast", "grad_clip": 0.0},
-    "fast, random crops only (no class-centred crops)": {"recipe": "fast", "class_crops": 0.0},
-    "fast, smaller Swin side (embed 48, depths 1-1-1-1)": {"recipe": "fast",
-                                                          "model_settings": {"embed_dim": 48, "depths": [1, 1, 1, 1]}},
-    "fast, one Dice per class (loss bce-class-dice)": {"recipe": "fast", "loss": "bce-class-dice"},
-    "fast": {"recipe": "fast"},
+                                       "tile_size": 128} | RANDOM_CROPS,
+    "fast before this ablation (class-centred crops, pooled Dice)": {"recipe": "fast"} | POOLED,
+    "... without gradient clipping": {"recipe": "fast", "grad_clip": 0.0} | POOLED,
+    "... without class-centred crops": {"recipe": "fast"} | RANDOM_CROPS,
+    "... with a smaller Swin side (embed 48, one block per stage)": {"recipe": "fast", "model_settings": {
+        "embed_dim": 48, "depths": "shallow"}} | POOLED,
+    "... with one Dice per class (bce-class-dice): fast as shipped": {"recipe": "fast"},
 }  # fmt: skip
 RESULTS = Path(__file__).parent / "results"
 
@@ -78,14 +87,15 @@ within runs of seconds."""
 def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, **settings) -> dict:
     settings_given = dict(settings)
     init = settings_given.pop("init", "swin")
-    model_settings = MODELS[model] | settings_given.pop("model_settings", {})
+    architecture, model_settings = MODELS[model]
+    model_settings = model_settings | settings_given.pop("model_settings", {})
     recipe = settings_given.get("recipe", "paper")
     if recipe == "paper":
         settings_given.setdefault("crops_per_epoch", PAPER_CROPS_PER_EPOCH)
     # the paper's recipe on the CPU as the demo used it: 256 crops; the fast recipe brings its own (128)
     settings = {"tile_size": 256} if recipe == "paper" else {}
     settings = settings | {"batch_size": 4} | settings_given
-    config = TrainConfig(data=task, data_root=str(data_root), model=model, model_settings=model_settings,
+    config = TrainConfig(data=task, data_root=str(data_root), model=architecture, model_settings=model_settings,
                          max_minutes=minutes, out=str(out), name=f"{task}-{model}-{recipe}", **settings)  # fmt: skip
     if init == "pytorch":  # the ablation's baseline: the fresh layers at PyTorch's defaults, as before issue 17
         from csunet.models import swin_unet
@@ -100,8 +110,9 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
     wall = time.monotonic() - started
     test = evaluate(summary["best_checkpoint"], split="test", overlap=0.5, progress=False)
     return {
-        "task": task, "model": model, "recipe": recipe,
-        "settings": settings | {"init": init, "class_crops": config.class_crops, "model_settings": model_settings},
+        "task": task, "model": model, "recipe": recipe, "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "settings": settings | {"init": init, "class_crops": config.class_crops, "model_settings": model_settings,
+                                "loss": config.loss},
         "nasa_iou": test["nasa_iou"], "miou_without_background": test["miou_without_background"],
         "per_class_iou": test["per_class_iou"], "epochs": summary["epochs"], "steps": summary["steps"],
         "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "curve": curve(Path(summary["run_dir"])),
@@ -115,8 +126,10 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "",
         f"{device}: {machine}. Command: `python -m benchmarks.train_cpu --minutes {minutes:g} --tasks ... "
         f"--recipes paper,fast --models cs_unet,unet_plusplus{' --gpu' if gpu else ''}`. Each row is one run; rows "
-        "of earlier runs are kept, so the table can join runs of several sessions (compare the steps too).",
-        "Models: CS-UNet (resnet18 + intermediate Swin-T, window 8) and UNet++ (resnet18), batch "
+        "of earlier runs are kept, so the table can join runs of several sessions (compare the steps too; "
+        "`measured` is UTC, `earlier` before rows were stamped).",
+        "Models: CS-UNet (resnet18 + intermediate Swin-T, window 8; cs_unet-shallow48: one Swin block per stage, "
+        "embed 48) and UNet++ (resnet18), batch "
         f"{8 if gpu else 4}, no pretrained weights, the paper's loss. Recipes: `paper` (Adam 2e-4, two stages;",
         f"{'512' if gpu else '256'} crops, 48 between validations, as the demo used it) and `fast` "
         f"({'512' if gpu else '128'} crops, AdamW 4e-4,",
@@ -127,20 +140,20 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
         "the oxide IoU). mIoU w/o bg: mean of the non-background classes' IoU over all test pixels.",
         "",
-        "| task | model | recipe | test NASA IoU | mIoU w/o bg | per-class IoU | steps | epochs | wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | model | recipe | test NASA IoU | mIoU w/o bg | per-class IoU | steps | epochs | wall s | measured |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         classes = ", ".join(f"{k} {v:.3f}" for k, v in row["per_class_iou"].items())
         lines.append(
             f"| {row['task']} | {row['model']} | {recipe_label(row)} | {row['nasa_iou']:.4f} | "
             f"{row['miou_without_background']:.4f} | {classes} | {row['steps']} | {row['epochs']} | "
-            f"{row['wall_seconds']:.0f} |"
+            f"{row['wall_seconds']:.0f} | {row.get('measured', 'earlier')} |"
         )
     by_recipe: dict[tuple[str, str], list[float]] = {}
     for row in rows:
-        by_recipe.setdefault((row["model"], recipe_label(row)), []).append(row["nasa_iou"])
-    lines += ["", "Mean test NASA IoU over the tasks each model and recipe ran:", ""]
+        by_recipe.setdefault((row["model"], row["recipe"]), []).append(row["nasa_iou"])
+    lines += ["", "Mean test NASA IoU over the tasks each model and recipe ran (marked fast rows included):", ""]
     lines += [f"- {model}, {recipe}: {sum(ious) / len(ious):.4f} over {len(ious)} tasks"
               for (model, recipe), ious in sorted(by_recipe.items())]  # fmt: skip
     lines += ["", "Validation NASA IoU against minutes: `train_cpu.png`."]
@@ -148,9 +161,15 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
 
 
 def recipe_label(row: dict) -> str:
-    """The recipe's name, marked when a fast row was measured before the recipe centred crops on classes."""
-    unmarked = row["recipe"] != "fast" or row["settings"].get("class_crops", 0.0) > 0
-    return row["recipe"] if unmarked else "fast, random crops only"
+    """The recipe's name, marked when a fast row was measured before the recipe centred crops on classes, or (on a
+    task of several classes, where it differs) before it took one Dice per class."""
+    if row["recipe"] != "fast":
+        return row["recipe"]
+    if row["settings"].get("class_crops", 0.0) == 0:
+        return "fast, random crops only"
+    if row["settings"].get("loss", "bce-dice") == "bce-dice" and len(row["per_class_iou"]) > 2:
+        return "fast, pooled Dice"
+    return "fast"
 
 
 def ablation_table(rows: list[dict], minutes: float, machine: str) -> str:
@@ -158,20 +177,24 @@ def ablation_table(rows: list[dict], minutes: float, machine: str) -> str:
         f"# Ablation of the fast recipe: CS-UNet on Super-1, {minutes:g} CPU minutes each, from scratch",
         "",
         f"CPU: {machine}. Command: `python -m benchmarks.train_cpu --minutes {minutes:g} --ablation [--variants "
-        "A;B]`. All runs on one machine in one session, CS-UNet resnet18 + intermediate Swin-T, batch 4, the",
-        "paper's loss, faithful initialisation. Rows other than `paper` use the fast recipe's schedule (warm-up 5 %,",
-        "cosine to zero at the end of the 5 minutes, gradient clipping 1, validation paced to ~20 % of the time)",
-        "and change the optimiser, rate, decay, crop size, crop placement or the model's size as named; `fast` is",
-        "the recipe as shipped. Choose by validation IoU (last column), not by test IoU. Steps differ between runs",
-        "of equal settings by up to ~15 % (machine load, when the budget falls), and so do the IoUs.",
+        "A;B]`. CS-UNet resnet18 + intermediate Swin-T, batch 4,",
+        "faithful initialisation. Rows other than `paper` use the fast recipe's schedule (warm-up 5 %, cosine to",
+        "zero at the end of the 5 minutes, gradient clipping 1, validation paced to ~20 % of the time); the four",
+        "rows after `paper` change the optimiser, rate, decay and crop size (random crops, the paper's pooled",
+        "Dice); rows starting `...` change one thing of the row `fast before this ablation`. Choose by validation",
+        "IoU (`best val IoU`), not by test IoU. Steps differ between runs of equal settings by up to ~15 % (machine",
+        "load, when the budget falls), and so do the IoUs. Rows are kept across runs; machines of one type differ",
+        "by up to ~1.3x between sessions (compare steps), so compare rows measured in one session (`measured`,",
+        "UTC; `earlier`: before rows were stamped).",
         "",
-        "| variant | test NASA IoU | mIoU w/o bg | tertiary IoU | steps | best val IoU |",
-        "|---|---|---|---|---|---|",
+        "| variant | test NASA IoU | mIoU w/o bg | tertiary IoU | steps | best val IoU | measured |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in rows:
         lines.append(
             f"| {name} | {row['nasa_iou']:.4f} | {row['miou_without_background']:.4f} | "
-            f"{row['per_class_iou'].get('tertiary', float('nan')):.3f} | {row['steps']} | {row['best_val_iou']:.4f} |"
+            f"{row['per_class_iou'].get('tertiary', float('nan')):.3f} | {row['steps']} | {row['best_val_iou']:.4f} | "
+            f"{row.get('measured', 'earlier')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -58,7 +58,7 @@ def test_missing_data_root_explained(monkeypatch):
 
 
 def test_demo_trains_tests_and_segments_on_the_bundled_sample(tmp_path):
-    # the real demo configuration (CS-UNet resnet18 + intermediate, fast recipe) for 24 steps instead of 240
+    # the real demo configuration (CS-UNet resnet18 + shallow Swin, fast recipe) for 24 steps instead of 600
     result = runner.invoke(app, ["demo", "--steps", "24", "--minutes", "2", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
@@ -66,7 +66,8 @@ def test_demo_trains_tests_and_segments_on_the_bundled_sample(tmp_path):
     (run,) = tmp_path.iterdir()
     assert len(list((run / "predictions").glob("*_overlay.png"))) == 4
     assert len(list((run / "figures").glob("*_panel.png"))) == 4
-    assert "encoder: resnet18" in (run / "config.yaml").read_text()
+    config = (run / "config.yaml").read_text()
+    assert "encoder: resnet18" in config and "depths: shallow" in config and "embed_dim: 48" in config
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 24 and summary["recipe"] == "fast" and summary["stopped_by"] == "step budget"
     # the demo's predictions measured and reported

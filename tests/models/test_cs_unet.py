@@ -1,4 +1,4 @@
-"""CS-UNet: shapes for several CNN families and both depths, the paper's parameter counts, the fusion shapes."""
+"""CS-UNet: shapes for several CNN families, depths and widths, the paper's parameter counts, the fusion shapes."""
 
 import pytest
 import torch
@@ -18,6 +18,7 @@ class TestCSUNet(ModelTestBase):
         for family in ("resnet34", "efficientnet-b0", "se_resnet50", "vgg16_bn", "densenet121")
     ] + [
         {**SMALL, "depths": "original", "num_classes": 5},
+        {"encoder": "resnet18", "img_size": 128, "window_size": 8, "depths": "shallow", "embed_dim": 48},
         {"encoder": "resnet18", "img_size": 512, "window_size": 8, "depths": "original"},
         {"encoder": "efficientnet-b0", "img_size": 512, "window_size": 8, "depths": "intermediate"},
     ]

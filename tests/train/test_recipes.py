@@ -26,14 +26,15 @@ def test_paper_recipe_is_the_papers():
         "paper", "adam", 2e-4, 0.0, "two-stage")  # fmt: skip
     assert (config.fine_tune_lr, config.patience, config.tile_size, config.grad_clip, config.max_steps) == (
         1e-5, 30, 512, 0.0, 0)  # fmt: skip
-    assert config.warmup == 0.0
+    assert config.warmup == 0.0 and config.loss == "bce-dice"  # 0.7 BCE + 0.3 Dice pooled over all classes
     assert plan(config, sample_description())[1] == []  # nothing is derived for the paper's recipe
 
 
 def test_fast_recipe_fills_what_is_unset_and_explicit_values_win():
     config = TrainConfig(recipe="fast", lr=3e-4)
-    assert (config.optimizer, config.lr, config.weight_decay, config.schedule, config.tile_size) == (
-        "adamw", 3e-4, 0.01, "cosine", 128)  # fmt: skip
+    assert (config.optimizer, config.lr, config.weight_decay, config.schedule, config.tile_size, config.loss) == (
+        "adamw", 3e-4, 0.01, "cosine", 128, "bce-class-dice")  # fmt: skip
+    assert TrainConfig(recipe="fast", loss="ce").loss == "ce"
     assert "lr" not in config.from_recipe and "optimizer" in config.from_recipe
     again = TrainConfig.from_dict(config.to_dict())  # what --resume reads back: the same numbers
     assert again.to_dict() == config.to_dict()

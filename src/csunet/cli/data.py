@@ -103,7 +103,9 @@ def data_tasks(as_json: JsonFlag = False) -> None:
 
 
 Encoder = Annotated[str, typer.Option(help="CNN encoder (any segmentation_models_pytorch name).")]
-Depths = Annotated[str, typer.Option(help="Swin depths: original [2,2,6,2] or intermediate [2,2,2,2].")]
+Depths = Annotated[
+    str, typer.Option(help="Swin depths: original [2,2,6,2], intermediate [2,2,2,2] or shallow [1,1,1,1].")
+]
 ImgSize = Annotated[int, typer.Option(help="Input (tile) size.")]
 Window = Annotated[int, typer.Option(help="Swin window size (8 for 512, 7 for 224).")]
 Classes = Annotated[int, typer.Option(help="Number of output classes.")]

@@ -65,7 +65,7 @@ def _class_weights(text: str | None):
 
 
 EncoderOption = Annotated[str | None, typer.Option(help="CNN encoder (smp name); default: the model's.")]
-DepthsOption = Annotated[str | None, typer.Option(help="Swin depths: original or intermediate.")]
+DepthsOption = Annotated[str | None, typer.Option(help="Swin depths: original, intermediate or shallow.")]
 WindowOption = Annotated[int | None, typer.Option(help="Swin window size (8 for 512 tiles, 7 for 224).")]
 EmbedDimOption = Annotated[int | None, typer.Option(help="Swin width (96 = Swin-T; smaller for quick models).")]
 

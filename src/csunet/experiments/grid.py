@@ -56,7 +56,7 @@ class GridRun:
         }
 
 
-SETTINGS_OF_FIRST_GRIDS = ("lr", "tile_size")
+SETTINGS_OF_FIRST_GRIDS = ("lr", "tile_size", "loss")
 """The paper recipe's settings that configurations held before recipes existed."""
 ADDED_SINCE_FIRST_GRIDS = {
     "test_fraction": 0.2,

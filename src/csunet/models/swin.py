@@ -13,7 +13,10 @@ from torch import nn
 
 from csunet.errors import SettingsError
 
-DEPTH_PRESETS = {"original": (2, 2, 6, 2), "intermediate": (2, 2, 2, 2)}
+DEPTH_PRESETS = {"original": (2, 2, 6, 2), "intermediate": (2, 2, 2, 2), "shallow": (1, 1, 1, 1)}
+"""Blocks per Swin stage: the paper's original and intermediate depths, and one block per stage for small compute
+(with ``embed_dim`` 48, the CS-UNet that learned most per CPU minute from scratch in
+benchmarks/results/recipe_ablation.md)."""
 HEADS = (3, 6, 12, 24)
 EMBED_DIM = 96
 """Swin-T's width; smaller widths (a multiple of 8) make quick models for small data and tests."""

@@ -12,7 +12,7 @@ class PretrainConfig:
     data: str = ""
     """Collection folder with one subfolder per class."""
     depths: str = "intermediate"
-    """Swin depths: original [2,2,6,2] or intermediate [2,2,2,2]."""
+    """Swin depths: original [2,2,6,2], intermediate [2,2,2,2] or shallow [1,1,1,1]."""
     res_mlp: bool = True
     """The paper's ResMLP in every Swin block (--plain-mlp: Swin's plain MLP)."""
     img_size: int = 224

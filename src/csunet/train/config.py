@@ -43,9 +43,9 @@ class TrainConfig:
     settings, tile size and classes; the optimiser and schedule start afresh."""
     augment: str = "auto"
     """``super``, ``ebc``, ``default``, or ``auto`` (from the task name)."""
-    loss: str = "bce-dice"
+    loss: str | None = None
     """bce-dice (the paper's), bce-class-dice (its Dice averaged over classes: rare classes count), ce, focal or
-    tversky."""
+    tversky; default: the recipe's (paper bce-dice, fast bce-class-dice)."""
     class_weights: str | list[float] | None = None
     """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
     optimizer: str | None = None

@@ -8,6 +8,7 @@ import os
 
 from csunet.checkpoint import META_KEY, read_checkpoint
 from csunet.train.config import TrainConfig
+from csunet.train.recipes import RECIPES
 
 FINE_TUNE_STEPS = 100
 """Default budget in optimiser steps."""
@@ -32,7 +33,7 @@ def fine_tune_config(
         model=meta["model"],
         model_settings=dict(meta["model_settings"]),
         tile_size=meta["tile_size"],
-        loss=recipe.get("loss", TrainConfig.loss),
+        loss=recipe.get("loss", RECIPES["paper"]["loss"]),  # a checkpoint without one was trained with the paper's
         recipe="fast",
         init_weights=str(checkpoint),
         max_steps=max_steps,
