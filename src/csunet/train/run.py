@@ -126,7 +126,8 @@ def _warn_never_predicted(module: SegmentationModule) -> list[str]:
     if missing:
         warnings.warn(
             f"the model never predicted {', '.join(missing)} on the validation images although they occur there; "
-            "try --loss focal/tversky with --class-weights auto, or train longer",
+            "try --loss bce-class-dice (the fast recipe's), focal or tversky with --class-weights auto, or train "
+            "longer",
             NeverPredictedWarning,
             stacklevel=3,
         )
