@@ -130,11 +130,12 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "`measured` is UTC, `earlier` before rows were stamped).",
         "Models: CS-UNet (resnet18 + intermediate Swin-T, window 8; cs_unet-shallow48: one Swin block per stage, "
         "embed 48) and UNet++ (resnet18), batch "
-        f"{8 if gpu else 4}, no pretrained weights, the paper's loss. Recipes: `paper` (Adam 2e-4, two stages;",
+        f"{8 if gpu else 4}, no pretrained weights. Recipes: `paper` (bce-dice, Adam 2e-4, two stages;",
         f"{'512' if gpu else '256'} crops, 48 between validations, as the demo used it) and `fast` "
         f"({'512' if gpu else '128'} crops, AdamW 4e-4,",
         "weight decay 0.01, warm-up over 5 % of the budget, cosine decay to zero at its end, gradient clipping at 1,",
-        "half the crops centred on a pixel of a class other than the background, validation paced to about a fifth",
+        "half the crops centred on a pixel of a class other than the background, one Dice per class (bce-class-dice;",
+        "`fast, pooled Dice` rows ran before), validation paced to about a fifth",
         "of the time; train/recipes.py). Rows are kept across runs: `fast, random crops only` rows were measured",
         "before the fast recipe centred crops on classes.",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
@@ -210,13 +211,13 @@ def figure(rows: list[dict], path: Path) -> None:
     figure_, axes = plt.subplots((len(tasks) + columns - 1) // columns, columns, figsize=(4 * columns, 3.2 *
                                  ((len(tasks) + columns - 1) // columns)), squeeze=False, dpi=100)  # fmt: skip
     # one colour per model and recipe in every panel
-    series = sorted({(r["model"], r["recipe"]) for r in rows})
+    series = sorted({(r["model"], recipe_label(r)) for r in rows})
     colours = {key: f"C{index}" for index, key in enumerate(series)}
     for ax, task in zip(axes.flat, tasks):
         for row in (r for r in rows if r["task"] == task):
-            points = row["curve"]
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=f"{row['model']} {row['recipe']}",
-                    color=colours[row["model"], row["recipe"]])  # fmt: skip
+            points, label = row["curve"], recipe_label(row)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=f"{row['model']} {label}",
+                    color=colours[row["model"], label])  # fmt: skip
         ax.set_title(task)
         ax.set_xlabel("minutes")
         ax.set_ylabel("validation NASA IoU")

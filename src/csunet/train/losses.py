@@ -40,9 +40,9 @@ class BCEDiceLoss(nn.Module):
         bce = F.binary_cross_entropy_with_logits(logits, truth, weight=valid, reduction="sum") / count
         probs = torch.sigmoid(logits) * valid
         truth = truth * valid
-        pooled = (0, 2, 3) if self.per_class else (0, 1, 2, 3)
-        intersection = (probs * truth).sum(pooled)
-        dice = (2 * intersection + self.smooth) / (probs.sum(pooled) + truth.sum(pooled) + self.smooth)
+        summed = (0, 2, 3) if self.per_class else (0, 1, 2, 3)  # keep the channel axis: one Dice per class
+        intersection = (probs * truth).sum(summed)
+        dice = (2 * intersection + self.smooth) / (probs.sum(summed) + truth.sum(summed) + self.smooth)
         return self.bce_weight * bce + self.dice_weight * (1 - dice.mean())
 
 
