@@ -162,6 +162,12 @@ def infer_folded(batch: int = 1) -> dict:
     return {"seconds": seconds / batch, "batch": batch, "batch_norms_folded": folded}
 
 
+def tiled_to(picture: np.ndarray, size: int) -> np.ndarray:
+    """A size x size micrograph made by repeating ``picture`` (2-D, or with channels last) in both directions."""
+    reps = -(-size // picture.shape[0])
+    return np.tile(picture, (reps, reps) + (1,) * (picture.ndim - 2))[:size, :size]
+
+
 def folder(
     engine_path: str,
     engine: str,
@@ -183,9 +189,7 @@ def folder(
     inputs.mkdir()
     for index in range(images):
         picture = np.asarray(Image.open(source[index % len(source)]))
-        reps = -(-size // picture.shape[0])
-        tiled = np.tile(picture, (reps, reps) + (1,) * (picture.ndim - 2))[:size, :size]
-        Image.fromarray(tiled).save(inputs / f"{index:04d}.png")
+        Image.fromarray(tiled_to(picture, size)).save(inputs / f"{index:04d}.png")
     out = Path(work) / f"out-{engine}-{size}"
     reset_gpu_peak(device)
     started = time.perf_counter()
@@ -249,8 +253,7 @@ def large_image(size: int, onnx_path: str, out: str) -> dict:
 
     loaded = load_engine(onnx_path, "onnx")
     tile = read_image(sorted((sample_root() / "test").iterdir())[0])
-    reps = -(-size // tile.shape[0])
-    image = np.ascontiguousarray(np.tile(tile, (reps, reps, 1))[:size, :size])
+    image = np.ascontiguousarray(tiled_to(tile, size))
     predict_one(loaded, np.tile(tile, (2, 2, 1)), overlap=0.5, batch_size=4)  # the session at full batches
     before = current_rss_gb()
     started = time.perf_counter()
