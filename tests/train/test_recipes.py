@@ -40,8 +40,11 @@ def test_fast_recipe_fills_what_is_unset_and_explicit_values_win():
     assert again.to_dict() == config.to_dict()
     with pytest.raises(SettingsError, match="unknown recipe 'quick'; choose from paper, fast"):
         TrainConfig(recipe="quick")
-    with pytest.raises(SettingsError, match="cosine schedule decays over max_steps"):
+    with pytest.raises(SettingsError, match="cosine schedule decays over a budget: give --max-steps"):
         TrainConfig(schedule="cosine")
+    with pytest.raises(SettingsError, match="cosine schedule decays over a budget"):
+        TrainConfig(recipe="fast", max_steps=0)
+    assert TrainConfig(recipe="fast", max_steps=0, max_minutes=5).max_steps == 0  # the minutes alone
 
 
 def test_class_centred_crops_show_each_class_equally_often():
@@ -101,6 +104,44 @@ def test_the_plan_shrinks_tiles_to_the_smallest_image(tmp_path):
     assert planned.tile_size == 64 and reasons[0].startswith("tile_size 64: the smallest image is 96 pixels")
 
 
+def test_region_widths_are_a_layers_thickness_and_a_particles_chord(tmp_path):
+    from PIL import Image
+
+    from csunet.data import load_description
+    from csunet.train.plan import region_widths
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    mask = np.zeros((200, 300), np.uint8)
+    mask[50:90] = 1  # a layer 40 rows thick across the whole width
+    yy, xx = np.mgrid[:200, :300]
+    mask[(yy - 150) ** 2 + (xx - 150) ** 2 <= 30**2] = 2  # a disc of radius 30
+    Image.fromarray(mask).save(tmp_path / "masks" / "a.png")
+    Image.fromarray(np.full((200, 300), 128, np.uint8)).save(tmp_path / "images" / "a.png")
+    (tmp_path / "dataset.yaml").write_text(
+        "classes: {matrix: 0, layer: 1, particle: 2}\nsplits: {train: {images: images, masks: masks}}\n"
+    )
+    widths = region_widths(load_description(tmp_path))
+    assert set(widths) == {"layer", "particle"} and widths["layer"] == pytest.approx(40)
+    # a disc's mean chord is its area over its diameter: pi r / 2
+    assert widths["particle"] == pytest.approx(math.pi * 30 / 2, rel=0.02)
+
+
+def test_the_plan_widens_tiles_to_hold_an_ebc_oxide_layer(benchmark_root):
+    from csunet.data.tasks import get_task
+
+    description = get_task("ebc-1", benchmark_root)
+    planned, reasons = plan(TrainConfig(recipe="fast", model="cs_unet", model_settings={"window_size": 8}),
+                            description)  # fmt: skip
+    # the oxide band is ~180 pixels thick: 192 and 224 give token grids that windows of 8 do not split, 256 does
+    assert planned.tile_size == 256 and reasons[0].startswith("tile_size 256: oxide regions are 1")
+    unet, _ = plan(TrainConfig(recipe="fast", model="unet_plusplus"), description)
+    assert unet.tile_size == 192  # no windows: the next multiple of 32
+    kept, _ = plan(TrainConfig(recipe="fast", tile_size=128), description)
+    assert kept.tile_size == 128  # given explicitly: kept
+    assert plan(TrainConfig(recipe="fast"), get_task("super-1", benchmark_root))[0].tile_size == 128
+
+
 def test_warmup_then_cosine_to_zero_by_steps_or_time():
     # 100 steps, warm-up over the first 10 %: step k has made (k + 1) / 100 of the budget
     assert warmup_cosine(0, 100, 0.1) == pytest.approx(0.1) and warmup_cosine(9, 100, 0.1) == pytest.approx(1.0)
@@ -108,6 +149,10 @@ def test_warmup_then_cosine_to_zero_by_steps_or_time():
     assert warmup_cosine(20, 100, 0.1, time_progress=0.55) == pytest.approx(0.5)  # the time budget is further on
     assert warmup_cosine(20, 100, 0.1, time_progress=2.0) == pytest.approx(0.0)
     assert warmup_cosine(0, 100, 0.0) == pytest.approx(1.0, abs=1e-3)  # no warm-up
+    # no step budget: the time alone moves the schedule
+    assert warmup_cosine(5000, 0, 0.1, time_progress=0.05) == pytest.approx(0.5)
+    assert warmup_cosine(5000, 0, 0.1, time_progress=0.55) == pytest.approx(0.5)
+    assert warmup_cosine(5000, 0, 0.1, time_progress=1.0) == pytest.approx(0.0)
 
 
 def test_a_fast_run_ends_on_a_validated_checkpoint(tmp_path):

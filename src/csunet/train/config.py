@@ -56,15 +56,16 @@ class TrainConfig:
     """Weight decay (AdamW: decoupled); default: the recipe's (paper 0, fast 0.01)."""
     schedule: str | None = None
     """two-stage (the paper's: reload the best weights at fine_tune_lr after patience rounds) or cosine (linear
-    warm-up, cosine decay to 0 at max_steps); default: the recipe's."""
+    warm-up, cosine decay to 0 at max_steps or max_minutes, whichever comes first); default: the recipe's."""
     warmup: float | None = None
     """Share of the budget (steps or minutes, whichever runs out first) spent warming up linearly (cosine
     schedule); default: the recipe's (fast 0.05)."""
     grad_clip: float | None = None
     """Clip the gradient norm to this (0: no clipping); default: the recipe's (paper 0, fast 1)."""
     max_steps: int | None = None
-    """Optimiser steps to train for (0: no cap, epochs and minutes decide); default: the recipe's (paper 0,
-    fast 600). A step budget trains the same on a slow machine as on a fast one; max_minutes stays a cap."""
+    """Optimiser steps to train for (0: no cap, epochs and minutes decide; with the cosine schedule the minutes are
+    then its budget); default: the recipe's (paper 0, fast 600). A step budget trains the same on a slow machine
+    as on a fast one; max_minutes stays a cap."""
     fine_tune_lr: float = 1e-5
     """Stage-2 learning rate after reloading the best weights."""
     patience: int = 30
@@ -132,8 +133,10 @@ class TrainConfig:
             raise SettingsError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise SettingsError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        if self.schedule == "cosine" and not self.max_steps:
-            raise SettingsError("the cosine schedule decays over max_steps: give --max-steps (a number of steps)")
+        if self.schedule == "cosine" and not self.max_steps and not self.max_minutes:
+            raise SettingsError(
+                "the cosine schedule decays over a budget: give --max-steps (optimiser steps) or --max-minutes"
+            )
         if self.augment not in (*PRESETS, "auto"):
             raise SettingsError(
                 f"unknown augmentation preset {self.augment!r}; choose from auto, {', '.join(PRESETS)}"

@@ -20,10 +20,11 @@ class TrainingDiverged(CsunetError, RuntimeError):
 
 
 def warmup_cosine(step: int, total: int, warmup: float, time_progress: float = 0.0) -> float:
-    """Learning-rate factor over a budget of ``total`` steps, or of time when ``time_progress`` (the share of a time
-    budget used) is further along: linear up to 1 over the first ``warmup`` share, then a cosine down to 0 at the
-    end. Relative to the budget, so a short run on a slow machine warms up as briefly as a long one."""
-    progress = min(1.0, max((step + 1) / max(1, total), time_progress))
+    """Learning-rate factor over a budget of ``total`` steps (0: time alone), or of time when ``time_progress`` (the
+    share of a time budget used) is further along: linear up to 1 over the first ``warmup`` share, then a cosine
+    down to 0 at the end. Relative to the budget, so a short run on a slow machine warms up as briefly as a long
+    one."""
+    progress = min(1.0, max((step + 1) / total if total else 0.0, time_progress))
     if progress < warmup:
         return progress / warmup
     return 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))

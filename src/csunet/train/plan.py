@@ -7,9 +7,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from csunet.data import DatasetDescription
 from csunet.data.dataset import pair_split
 from csunet.data.io import read_array
+from csunet.data.masks import read_mask
 from csunet.errors import SettingsError
 from csunet.inference import tile_starts
 from csunet.models.registry import resolved_settings
@@ -28,16 +31,50 @@ def image_sizes(description: DatasetDescription, split: str) -> list[tuple[int, 
     return [read_array(image).shape[:2] for image, _ in pair_split(description, split).pairs]
 
 
+def fits(size: int, window: int | None) -> bool:
+    """Whether a tile of ``size`` pixels splits into Swin windows of ``window`` at every stage (None: any size)."""
+    try:
+        if window is not None:
+            check_grid(size, window)
+    except SettingsError:
+        return False
+    return True
+
+
 def largest_fitting_tile(limit: int, window: int | None) -> int:
     """The largest multiple of 32 no larger than ``limit`` whose Swin token grids split into ``window`` windows."""
     for size in range(limit - limit % 32, 31, -32):
-        try:
-            if window is not None:
-                check_grid(size, window)
+        if fits(size, window):
             return size
-        except SettingsError:
-            continue
     raise SettingsError(f"images of {limit} pixels are too small for any tile of this model")
+
+
+def smallest_fitting_tile(least: float, window: int | None) -> int:
+    """The smallest multiple of 32 of at least ``least`` pixels whose Swin token grids split into windows."""
+    size = max(32, math.ceil(least / 32) * 32)
+    while not fits(size, window):
+        size += 32
+    return size
+
+
+def region_widths(description: DatasetDescription) -> dict[str, float]:
+    """Per class other than the background: how wide its regions are across, as the mean length of the runs of
+    its pixels along rows and along columns, whichever is shorter (a layer's thickness, a particle's diameter)."""
+    pixels: dict[int, int] = {}
+    runs: dict[tuple[int, int], int] = {}
+    for _, mask_path in pair_split(description, "train").pairs:
+        mask = read_mask(mask_path, description.encoding)
+        for index in np.unique(mask):
+            inside = (mask == index).astype(np.int8)
+            pixels[index] = pixels.get(index, 0) + int(inside.sum())
+            for axis in (0, 1):
+                starts = np.count_nonzero(np.diff(inside, axis=axis) == 1) + np.count_nonzero(inside.take(0, axis))
+                runs[index, axis] = runs.get((index, axis), 0) + starts
+    return {
+        description.classes[index]: min(pixels[index] / runs[index, axis] for axis in (0, 1))
+        for index in sorted(pixels)
+        if index != description.background and index < len(description.classes)
+    }
 
 
 def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainConfig, list[str]]:
@@ -50,12 +87,23 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
     smallest = min(min(size) for size in train_sizes + val_sizes)
     settings = resolved_settings(config.model, config.model_settings)
     tile = config.tile_size
-    if "tile_size" in config.from_recipe and smallest < tile:
-        tile = largest_fitting_tile(smallest, settings.get("window_size") if "img_size" in settings else None)
-        changes["tile_size"] = tile
-        reasons.append(
-            f"tile_size {tile}: the smallest image is {smallest} pixels, smaller than the recipe's tiles"
-        )
+    window = settings.get("window_size") if "img_size" in settings else None
+    if "tile_size" in config.from_recipe:
+        widths = region_widths(description)
+        widest = max(widths, key=widths.get, default=None)
+        if widest is not None and widths[widest] > tile:
+            tile = min(smallest_fitting_tile(widths[widest], window), largest_fitting_tile(smallest, window))
+            changes["tile_size"] = tile
+            reasons.append(
+                f"tile_size {tile}: {widest} regions are {widths[widest]:.0f} pixels across (mean run along their "
+                "thinner axis), wider than the recipe's tiles, and a crop should see both edges of one"
+            )
+        elif smallest < tile:
+            tile = largest_fitting_tile(smallest, window)
+            changes["tile_size"] = tile
+            reasons.append(
+                f"tile_size {tile}: the smallest image is {smallest} pixels, smaller than the recipe's tiles"
+            )
     if config.crops_per_epoch is None:
         tiles = sum(
             len(tile_starts(h, tile, config.val_overlap)) * len(tile_starts(w, tile, config.val_overlap))
