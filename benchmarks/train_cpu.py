@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -58,6 +60,9 @@ ABLATION = {
         "embed_dim": 48, "depths": "shallow"}} | POOLED,
     "... with one Dice per class (bce-class-dice): fast as shipped": {"recipe": "fast"},
 }  # fmt: skip
+MODIFIERS = {"wide": {"photometric": "wide"}, "mild": {"photometric": "mild"}, "equalize": {"intensity": "equalize"},
+             "raw": {"intensity": "none"}}  # fmt: skip
+"""`--recipes fast+equalize+wide`: a recipe with these settings changed (labels name what a row ran with)."""
 RESULTS = Path(__file__).parent / "results"
 FAST_TILE = RECIPES["fast"]["tile_size"]
 """The tile of fast rows measured before rows recorded the tile the plan chose (the plan never widened it then)."""
@@ -70,6 +75,51 @@ def cpu_name() -> str:
     except (OSError, subprocess.CalledProcessError, StopIteration):
         name = platform.processor() or platform.machine()
     return f"{name}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU-seconds every process of this machine has spent busy since boot (/proc/stat; None elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShare:
+    """What CPU a stretch of this process got: its user and system seconds over the wall time (cores in use), and
+    the cores that every other process on the machine used meanwhile (the load beside it)."""
+
+    def __enter__(self) -> CpuShare:
+        self.started, self.usage, self.busy = (
+            time.monotonic(),
+            resource.getrusage(resource.RUSAGE_SELF),
+            machine_busy_seconds(),
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall = time.monotonic() - self.started
+        usage, busy = resource.getrusage(resource.RUSAGE_SELF), machine_busy_seconds()
+        user, system = usage.ru_utime - self.usage.ru_utime, usage.ru_stime - self.usage.ru_stime
+        self.record = {
+            "cores_used": round((user + system) / wall, 2),
+            "system_share": round(system / max(user + system, 1e-9), 3),
+            "others_cores": None
+            if busy is None
+            else round(max(0.0, (busy - self.busy - user - system) / wall), 2),
+            "cores": os.cpu_count(),
+        }
+
+
+ALONE_BELOW = 0.25
+"""A row had the machine to itself when all other processes together used less than this many cores."""
+
+
+def had_machine(row: dict) -> bool | None:
+    share = row.get("cpu_share")
+    return None if not share or share["others_cores"] is None else share["others_cores"] < ALONE_BELOW
 
 
 def curve(run_dir: Path) -> list[tuple[float, float]]:
@@ -94,6 +144,7 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
     architecture, model_settings = MODELS[model]
     model_settings = model_settings | settings_given.pop("model_settings", {})
     recipe = settings_given.get("recipe", "paper")
+    variant = "+".join(str(v) for k, v in sorted(settings_given.items()) if k != "model_settings")
     if recipe == "paper":
         settings_given.setdefault("crops_per_epoch", PAPER_CROPS_PER_EPOCH)
     # the paper's recipe on the CPU as the demo used it: 256 crops; the fast recipe brings its own (128)
@@ -101,14 +152,15 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
     settings = {"tile_size": 256} if recipe == "paper" else {"max_steps": 0}
     settings = settings | {"batch_size": 4} | settings_given
     config = TrainConfig(data=task, data_root=str(data_root), model=architecture, model_settings=model_settings,
-                         max_minutes=minutes, out=str(out), name=f"{task}-{model}-{recipe}", **settings)  # fmt: skip
+                         max_minutes=minutes, out=str(out), name=f"{task}-{model}-{variant}", **settings)  # fmt: skip
     if init == "pytorch":  # the ablation's baseline: the fresh layers at PyTorch's defaults, as before issue 17
         from csunet.models import swin_unet
 
         keep, swin_unet.init_like_swin = swin_unet.init_like_swin, lambda module: None
     started = time.monotonic()
     try:
-        summary = train(config, progress=False)
+        with CpuShare() as share:
+            summary = train(config, progress=False)
     finally:
         if init == "pytorch":
             swin_unet.init_like_swin = keep
@@ -119,10 +171,12 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
         "task": task, "model": model, "recipe": recipe, "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "cpu": cpu_name(), "tile_size": planned.tile_size,
         "settings": settings | {"init": init, "class_crops": config.class_crops, "model_settings": model_settings,
-                                "loss": config.loss},
+                                "loss": config.loss, "intensity": config.intensity, "photometric": config.photometric,
+                                "class_temperature": config.class_temperature},
         "nasa_iou": test["nasa_iou"], "miou_without_background": test["miou_without_background"],
         "per_class_iou": test["per_class_iou"], "epochs": summary["epochs"], "steps": summary["steps"],
         "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "curve": curve(Path(summary["run_dir"])),
+        "cpu_share": share.record,
     }  # fmt: skip
 
 
@@ -159,8 +213,8 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
             f"## {device}: {cpu}",
             "",
             "| task | model | recipe | test NASA IoU | mIoU w/o bg | per-class IoU | steps | epochs | tile | wall s "
-            "| measured |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| cores used / others' | measured |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in section:
             classes = ", ".join(f"{k} {v:.3f}" for k, v in row["per_class_iou"].items())
@@ -168,11 +222,11 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
                 f"| {row['task']} | {row['model']} | {recipe_label(row)} | {row['nasa_iou']:.4f} | "
                 f"{row['miou_without_background']:.4f} | {classes} | {row['steps']} | {row['epochs']} | "
                 f"{row.get('tile_size', row['settings'].get('tile_size', FAST_TILE))} | {row['wall_seconds']:.0f} | "
-                f"{row.get('measured', 'earlier')} |"
+                f"{share_cell(row)} | {row.get('measured', 'earlier')} |"
             )
         by_recipe: dict[tuple[str, str], list[float]] = {}
         for row in section:
-            by_recipe.setdefault((row["model"], row["recipe"]), []).append(row["nasa_iou"])
+            by_recipe.setdefault((row["model"], recipe_label(row)), []).append(row["nasa_iou"])
         lines += ["", "Mean test NASA IoU over the tasks each model and recipe ran (marked rows included):", ""]
         lines += [f"- {model}, {recipe}: {sum(ious) / len(ious):.4f} over {len(ious)} tasks"
                   for (model, recipe), ious in sorted(by_recipe.items())]  # fmt: skip
@@ -180,16 +234,40 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
     return "\n".join(lines) + "\n"
 
 
+def share_cell(row: dict) -> str:
+    """``1.93 / 0.02``: the cores this run used and those all other processes used meanwhile; marked ``shared``
+    when the others used a quarter of a core or more; ``not recorded`` for rows from before this was measured."""
+    share = row.get("cpu_share")
+    if not share:
+        return "not recorded"
+    others = "?" if share["others_cores"] is None else f"{share['others_cores']:.2f}"
+    return f"{share['cores_used']:.2f} / {others}" + ("" if had_machine(row) is not False else " shared")
+
+
 def recipe_label(row: dict) -> str:
     """The recipe's name, marked when a fast row was measured before the recipe centred crops on classes, or (on a
-    task of several classes, where it differs) before it took one Dice per class."""
+    task of several classes, where it differs) before it took one Dice per class; then what it standardised and
+    jittered (rows from before these settings existed had none and mild)."""
     if row["recipe"] != "fast":
         return row["recipe"]
     if row["settings"].get("class_crops", 0.0) == 0:
         return "fast, random crops only"
     if row["settings"].get("loss", "bce-dice") == "bce-dice" and len(row["per_class_iou"]) > 2:
         return "fast, pooled Dice"
-    return "fast"
+    intensity = row["settings"].get("intensity", "none")
+    photometric = row["settings"].get("photometric", "mild")
+    return "fast" + ("" if intensity == "none" else f", {intensity}") + f", {photometric} jitter"
+
+
+def recipe_settings(name: str) -> dict:
+    """``fast+equalize+wide`` -> the fast recipe with MODIFIERS' settings."""
+    recipe, *modifiers = name.split("+")
+    unknown = [m for m in modifiers if m not in MODIFIERS]
+    if recipe not in RECIPES or unknown:
+        raise SystemExit(
+            f"unknown recipe {name!r}: a recipe ({', '.join(RECIPES)}) and modifiers from {list(MODIFIERS)}"
+        )
+    return {"recipe": recipe} | {k: v for m in modifiers for k, v in MODIFIERS[m].items()}
 
 
 def ablation_table(rows: list[dict], minutes: float, machine: str) -> str:
@@ -288,15 +366,17 @@ def main(argv: list[str] | None = None) -> None:
     old = json.loads(path.read_text()) if path.is_file() else {}
     # rows from before rows named their CPU ran on the machine the file names
     rows = [{"cpu": old["machine"]} | r for r in old.get("rows", []) if "recipe" in r]
-    done = {(r["task"], r["model"], r["recipe"], r["cpu"]): r for r in rows}
+    done = {(r["task"], r["model"], recipe_label(r), r["cpu"]): r for r in rows}
     for task in args.tasks.split(","):
         for model in args.models.split(","):
             for recipe in args.recipes.split(","):
                 if model != "cs_unet" and recipe == "paper":
                     continue  # UNet++ runs with the fast recipe only, as the comparison asks
-                done[(task, model, recipe, machine)] = run_one(task, model, args.minutes, data_root, out, recipe=recipe,
-                                                      **extra)  # fmt: skip
-                ordered = sorted(done.values(), key=lambda r: (TASKS.index(r["task"]), r["model"], r["recipe"]))
+                row = run_one(task, model, args.minutes, data_root, out, **recipe_settings(recipe), **extra)
+                done[(task, model, recipe_label(row), machine)] = row
+                ordered = sorted(
+                    done.values(), key=lambda r: (TASKS.index(r["task"]), r["model"], recipe_label(r))
+                )
                 atomic_write_text(path, json.dumps({"machine": machine, "rows": ordered}, indent=1))
                 atomic_write_text(RESULTS / f"{stem}.md", result_table(ordered, args.minutes, machine, args.gpu))
                 figure([r for r in ordered if r["cpu"] == machine], RESULTS / f"{stem}.png")

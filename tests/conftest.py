@@ -31,11 +31,12 @@ TINY_MODEL = {"model": "swin_unet", "model_settings": {"window_size": 2, "embed_
 def tiny_config(out: Path, name: str, **overrides):
     from csunet.train import TrainConfig
 
-    settings = {**TINY_MODEL, "data": "sample", "batch_size": 4, "crops_per_epoch": 8, "max_epochs": 2}
+    settings = {**TINY_MODEL, "data": "sample", "recipe": "paper", "batch_size": 4, "crops_per_epoch": 8,
+                "max_epochs": 2}  # fmt: skip
     return TrainConfig(**{**settings, "out": str(out), "name": name, **overrides})
 
 
-TINY_CLI = ["--task", "sample", "--model", "swin_unet", "--window", "2", "--embed-dim", "24", "--tile-size", "64",
+TINY_CLI = ["--task", "sample", "--recipe", "paper", "--model", "swin_unet", "--window", "2", "--embed-dim", "24", "--tile-size", "64",
             "--crops-per-epoch", "8", "--batch-size", "4"]  # fmt: skip
 
 

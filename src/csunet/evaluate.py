@@ -143,4 +143,11 @@ def checkpoint_dataset(
         raise SettingsError(
             f"{checkpoint}: trained for classes {loaded.classes}, but {description.name} has {description.classes}"
         )
-    return SegmentationDataset(description, split, eval_transform(meta["augment"]), channels=meta["channels"])
+    return SegmentationDataset(
+        description, split, eval_transform(meta["augment"]), meta["channels"], intensity=per_image_intensity(meta)
+    )
+
+
+def per_image_intensity(meta: dict) -> str:
+    """The checkpoint's per-image standardisation (:mod:`csunet.data.intensity`); older checkpoints had none."""
+    return meta["normalisation"].get("per_image", "none")

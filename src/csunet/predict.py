@@ -31,6 +31,7 @@ from rich.progress import (
 
 from csunet.checkpoint import CheckpointError, LoadedCheckpoint
 from csunet.data.errors import DataError
+from csunet.data.intensity import standardise
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
 from csunet.errors import SettingsError, check_range
 from csunet.export import ENGINES, choose_engine, load_engine
@@ -69,7 +70,8 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
 
 
 def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
-    """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training, over the whole image at once.
+    """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training (the checkpoint's per-image
+    standardisation first), over the whole image at once.
 
     Filled one channel at a time, so a huge image needs no full-size temporaries beyond the result.
     """
@@ -77,6 +79,7 @@ def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
     if image.shape[-1] not in (1, channels):
         raise DataError(f"image has {image.shape[-1]} channels, the model takes {channels}")
     mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
+    image = standardise(image, meta["normalisation"].get("per_image", "none"))
     tensor = torch.empty(channels, *image.shape[:2])
     for channel in range(channels):
         plane = image[..., channel if image.shape[-1] > 1 else 0]

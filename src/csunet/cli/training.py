@@ -88,7 +88,8 @@ def train(
     ] = None,
     resume: ResumeOption = None,
 ) -> None:
-    """Train a segmentation model with the paper's recipe; writes a run folder and tests the best checkpoint."""
+    """Train a segmentation model (the fast recipe unless --recipe paper); writes a run folder and tests the best
+    checkpoint."""
     from csunet.train import resume as resume_run
     from csunet.train import train as train_run
 

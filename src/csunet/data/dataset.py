@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from csunet.data.description import DatasetDescription
 from csunet.data.errors import DataError, DataWarning
+from csunet.data.intensity import standardise
 from csunet.data.io import read_image, to_float_image
 from csunet.data.masks import read_mask
 from csunet.data.pairing import Pairing, pair_files
@@ -96,7 +97,8 @@ class SegmentationDataset(Dataset):
     """Image/mask pairs of one split, as (image float32 (C, H, W), mask int64 (H, W)).
 
     ``transform`` is an albumentations transform (called as ``transform(image=..., mask=...)``) applied to the
-    float image in [0, 1] and the class mask. Grey images are repeated to ``channels`` channels. Decoded
+    float image in [0, 1] and the class mask, after the whole image's ``intensity`` standardisation
+    (:mod:`csunet.data.intensity`). Grey images are repeated to ``channels`` channels. Decoded
     files are kept in memory when ``cache`` is true (micrograph sets are small; TIFF decoding is not free).
     Unpaired files are named in one warning and skipped; an empty split is an error.
     """
@@ -109,8 +111,10 @@ class SegmentationDataset(Dataset):
         channels: int = 3,
         cache: bool = True,
         data_root: str | os.PathLike | None = None,
+        intensity: str = "none",
     ) -> None:
         self.description = load_description(description, data_root)
+        self.intensity = intensity
         self.split = split
         self.transform = transform
         self.channels = channels
@@ -138,6 +142,7 @@ class SegmentationDataset(Dataset):
         if index in self._decoded:
             return self._decoded[index]
         image, mask = load_pair(*self.pairs[index], self.description)
+        image = standardise(image, self.intensity)
         if image.shape[-1] == 1 and self.channels != 1:
             image = np.repeat(image, self.channels, axis=-1)
         elif image.shape[-1] != self.channels:

@@ -11,7 +11,7 @@ import numpy as np
 from csunet.checkpoint import load_checkpoint
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.transforms import eval_transform
-from csunet.evaluate import denormalise
+from csunet.evaluate import denormalise, per_image_intensity
 from csunet.inference import sliding_window_logits
 from csunet.metrics import predicted_classes
 from csunet.render import captioned_row, colour_mask, foreground_error_panel, png_bytes, to_rgb8
@@ -36,7 +36,13 @@ def task_figures(
         return []
     models = {source: load_checkpoint(row["checkpoint"]) for source, row in sorted(best.items())}
     first = next(iter(models.values())).meta
-    dataset = SegmentationDataset(load_description(task, data_root), "test", eval_transform(first["augment"]))
+    description = load_description(task, data_root)
+    # one dataset per per-image standardisation the models were trained with; the untouched one is shown
+    datasets = {
+        method: SegmentationDataset(description, "test", eval_transform(first["augment"]), intensity=method)
+        for method in {per_image_intensity(loaded.meta) for loaded in models.values()} | {"none"}
+    }
+    dataset = datasets["none"]
     written = []
     for index, name in enumerate(dataset.names()):
         image, mask = dataset[index]
@@ -44,7 +50,8 @@ def task_figures(
         colours = next(iter(models.values())).colours
         panels = [("image", to_rgb8(denormalise(image, first))), ("truth", colour_mask(truth, colours))]
         for source, loaded in models.items():
-            logits = sliding_window_logits(loaded.model, image, loaded.meta["tile_size"], 0.5)
+            seen = datasets[per_image_intensity(loaded.meta)][index][0]
+            logits = sliding_window_logits(loaded.model, seen, loaded.meta["tile_size"], 0.5)
             predicted = predicted_classes(logits[None])[0].numpy().astype(np.uint8)
             row = best[source]
             panels.append((f"{source}: {row['model']} {row['encoder'] or ''} {100 * row['nasa_iou']:.1f}%",

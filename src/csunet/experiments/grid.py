@@ -108,7 +108,8 @@ def load_grid(path: str | Path) -> dict:
         raise SettingsError(f"{path}: recipe: {problem}")
     grid.setdefault("name", Path(path).stem)
     grid.setdefault("weights", [{"name": "scratch", "swin": None, "cnn": None}])
-    grid.setdefault("recipe", {})
+    # grids rerun the paper's experiments: its recipe unless the grid names another
+    grid["recipe"] = {"recipe": "paper", **(grid.get("recipe") or {})}
     return grid
 
 

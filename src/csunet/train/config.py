@@ -1,4 +1,4 @@
-"""The training configuration: the paper's recipe as defaults, every number a field.
+"""The training configuration: every number a field, unset ones from a recipe (the fast one by default).
 
 A run folder stores the resolved configuration as ``config.yaml``; ``--resume`` reads it back, so a resumed run
 trains exactly what the interrupted one did.
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import yaml
 
+from csunet.data.intensity import INTENSITY_METHODS
 from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_range
-from csunet.train.recipes import LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
+from csunet.train.recipes import DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
 
 
 @dataclass
@@ -28,9 +29,10 @@ class TrainConfig:
     model_settings: dict = field(default_factory=dict)
     """Settings of the architecture (``encoder``, ``depths``, ``window_size``, ...); the rest are its defaults
     (``csunet models``). A name the architecture does not take is an error."""
-    recipe: str = "paper"
-    """Where unset settings come from: paper (the CS-UNet paper's, for reproduction) or fast (small compute:
-    AdamW, warm-up and cosine decay over a fixed number of steps, gradient clipping, paced validation)."""
+    recipe: str | None = None
+    """Where unset settings come from: fast (the default: minutes on a CPU, a handful of images; AdamW, warm-up and
+    cosine decay over 600 steps, class-centred crops, paced validation) or paper (the CS-UNet paper's, unchanged,
+    for reproducing it: hours on a CPU)."""
     tile_size: int | None = None
     """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size); default:
     the recipe's (paper 512, fast 128), no larger than the smallest image."""
@@ -46,6 +48,13 @@ class TrainConfig:
     loss: str | None = None
     """bce-dice (the paper's), bce-class-dice (its Dice averaged over classes: rare classes count), ce, focal or
     tversky; default: the recipe's (paper bce-dice, fast bce-class-dice)."""
+    intensity: str | None = None
+    """Per-image standardisation before the dataset-wide normalisation, in training and prediction alike: none, or
+    equalize (each image's histogram equalised, so another specimen's or microscope's grey levels look like the
+    training images'); default: the recipe's."""
+    photometric: str | None = None
+    """Photometric augmentation: mild (the paper's) or wide (gamma 0.4-2.5, contrast and brightness +-40 %, a
+    brightness gradient: what another specimen or setting looks like); default: the recipe's."""
     class_weights: str | list[float] | None = None
     """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
     optimizer: str | None = None
@@ -80,11 +89,18 @@ class TrainConfig:
     """Random crops drawn per epoch (between validations); default: one per training image (paper), or enough
     that validation takes about a fifth of the time (fast)."""
     class_crops: float | None = None
-    """Share of training crops centred on a pixel of a class other than the background, the class drawn
-    uniformly among those in the image (so thin layers and scarce phases are seen); default: the recipe's (paper
-    0, fast 0.5)."""
+    """Share of training crops centred on a pixel of a class other than the background (so thin layers and scarce
+    phases are seen; csunet.train.sampling); default: the recipe's (paper 0, fast 0.5)."""
+    class_temperature: float | None = None
+    """How class-centred crops favour rare classes: each class is drawn in proportion to its share of the training
+    pixels to the power of minus this (0: every class equally often, 1: inversely to its pixel count); a class
+    never predicted on validation gets more; default: the recipe's (fast 0.5)."""
     val_split: str = "val"
     """Split that validates (chooses the best checkpoint and drives the schedule)."""
+    val_tiles: int | None = None
+    """Validate after each epoch on fixed windows of the validation images worth at most this many tiles, every
+    class in them (0: whole images; csunet.train.validation), and on the whole split once at the end; default: the
+    recipe's (paper 0) or, with the fast recipe, derived: windows when whole images take more than 128 tiles."""
     val_fraction: float = 0.2
     """For data given as one folder pair: the share of images held out for validation."""
     test_fraction: float = 0.2
@@ -119,6 +135,9 @@ class TrainConfig:
         from csunet.inference import MAX_OVERLAP
         from csunet.models.registry import resolved_settings  # imports the models: only when a config is built
 
+        self.recipe_was_default = self.recipe is None
+        if self.recipe is None:
+            self.recipe = DEFAULT_RECIPE
         if self.recipe not in RECIPES:
             raise SettingsError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
         # settings left unset take the recipe's value (and the data-derived plan may still adjust those)
@@ -142,6 +161,14 @@ class TrainConfig:
                 f"unknown augmentation preset {self.augment!r}; choose from auto, {', '.join(PRESETS)}"
             )
         resolved_settings(self.model, self.model_settings)  # unknown model or setting names: an error now
+        if self.intensity not in INTENSITY_METHODS:
+            raise SettingsError(
+                f"unknown intensity standardisation {self.intensity!r}; choose from {', '.join(INTENSITY_METHODS)}"
+            )
+        if self.photometric not in PHOTOMETRIC:
+            raise SettingsError(
+                f"unknown photometric augmentation {self.photometric!r}; choose from {', '.join(PHOTOMETRIC)}"
+            )
         if self.loss not in LOSSES:
             raise SettingsError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         owner = "training setting"
@@ -149,11 +176,13 @@ class TrainConfig:
             check_range(owner, name, getattr(self, name), 1)
         check_range(owner, "crops_per_epoch", self.crops_per_epoch, 1, optional=True)
         check_range(owner, "workers", self.workers, 0, optional=True)
+        check_range(owner, "val_tiles", self.val_tiles, 0, optional=True)
         check_range(owner, "tile_size", self.tile_size, 32)
         for name in ("weight_decay", "grad_clip", "max_steps"):
             check_range(owner, name, getattr(self, name), 0)
         check_range(owner, "warmup", self.warmup, 0, 1, high_open=True)
         check_range(owner, "class_crops", self.class_crops, 0, 1)
+        check_range(owner, "class_temperature", self.class_temperature, 0, 1)
         check_range(owner, "max_minutes", self.max_minutes, 0, low_open=True, optional=True)
         check_range(owner, "lr", self.lr, 0)
         check_range(owner, "fine_tune_lr", self.fine_tune_lr, 0)

@@ -23,6 +23,8 @@ VALIDATION_SHARE = 0.2
 """Validation should take about this share of the time between two validations."""
 TRAIN_COST_PER_CROP = 3.0
 """A training crop costs about three forward passes of a tile (forward, backward, update)."""
+VALIDATION_TILE_LIMIT = 128
+"""Whole validation images that take more tiles than this are validated on fixed windows of them instead."""
 MIN_VALIDATIONS = 4
 """A step budget is split into at least this many epochs, so the best checkpoint has something to choose from."""
 
@@ -104,16 +106,31 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
             reasons.append(
                 f"tile_size {tile}: the smallest image is {smallest} pixels, smaller than the recipe's tiles"
             )
+    tiles = sum(
+        len(tile_starts(h, tile, config.val_overlap)) * len(tile_starts(w, tile, config.val_overlap))
+        for h, w in val_sizes
+    )
+    validated = f"validating {len(val_sizes)} images takes {tiles} tiles"
+    if config.val_tiles is None:
+        changes["val_tiles"] = VALIDATION_TILE_LIMIT if tiles > VALIDATION_TILE_LIMIT else 0
+        if changes["val_tiles"]:
+            reasons.append(
+                f"val_tiles {VALIDATION_TILE_LIMIT}: {validated}; fixed windows of them worth at most "
+                f"{VALIDATION_TILE_LIMIT}, every class in them, validate after each epoch, the whole images once at "
+                "the end"
+            )
+            validated = (
+                f"validating windows of {len(val_sizes)} images takes at most {VALIDATION_TILE_LIMIT} tiles"
+            )
+            tiles = VALIDATION_TILE_LIMIT
+    elif config.val_tiles:
+        tiles = min(tiles, config.val_tiles)
     if config.crops_per_epoch is None:
-        tiles = sum(
-            len(tile_starts(h, tile, config.val_overlap)) * len(tile_starts(w, tile, config.val_overlap))
-            for h, w in val_sizes
-        )
         crops = tiles * (1 - VALIDATION_SHARE) / VALIDATION_SHARE / TRAIN_COST_PER_CROP
         steps = max(2, math.ceil(crops / config.batch_size))
         why = (
-            f"validating {len(val_sizes)} images takes {tiles} tiles, so this many training crops between "
-            f"validations keep validation near {VALIDATION_SHARE:.0%} of the time"
+            f"{validated}, so this many training crops between validations keep validation near "
+            f"{VALIDATION_SHARE:.0%} of the time"
         )
         if config.max_steps and steps > config.max_steps // MIN_VALIDATIONS:
             steps = max(1, config.max_steps // MIN_VALIDATIONS)

@@ -29,7 +29,11 @@ RECIPES: dict[str, dict] = {
         "max_steps": 0,
         "tile_size": 512,
         "class_crops": 0.0,
+        "class_temperature": 0.0,
         "loss": "bce-dice",
+        "intensity": "none",
+        "photometric": "mild",
+        "val_tiles": 0,
     },
     "fast": {
         "optimizer": "adamw",
@@ -41,11 +45,20 @@ RECIPES: dict[str, dict] = {
         "max_steps": 600,
         "tile_size": 128,
         "class_crops": 0.5,
+        "class_temperature": 0.5,
         "loss": "bce-class-dice",
+        "intensity": "none",
+        "photometric": "mild",
     },
 }
+DEFAULT_RECIPE = "fast"
+"""What `csunet train` uses when no recipe is named: the paper's recipe trains for hours on a CPU (512 tiles,
+patience 30, two stages) and stays behind in minutes (``benchmarks/results/train_cpu.md``); on a GPU there is no
+measurement yet that says otherwise."""
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("two-stage", "cosine")
+PHOTOMETRIC = ("mild", "wide")
+"""Photometric augmentations (``csunet.train.augment``): the paper's, and one spanning other specimens."""
 ACTIVATIONS = {"bce-dice": "sigmoid", "bce-class-dice": "sigmoid", "ce": "softmax", "focal": "softmax",
                "tversky": "softmax"}  # fmt: skip
 """How each loss turns logits into probabilities (what prediction reports as probability maps)."""

@@ -50,6 +50,7 @@ from csunet.train.losses import class_frequencies, median_frequency_weights
 from csunet.train.module import SegmentationModule
 from csunet.train.plan import plan
 from csunet.train.recipes import ACTIVATIONS
+from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
 from csunet.utils import keep_freed_memory, writable_folder
 
@@ -95,7 +96,7 @@ def model_meta(config: TrainConfig, description) -> dict:
         "out_channels": output_channels(len(description.classes), config.loss),
         "colours": [list(c) for c in description.class_colours],
         "channels": 3,
-        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "per_image": config.intensity},
         "tile_size": config.tile_size,
         "activation": ACTIVATIONS[config.loss],
         "augment": config.resolved_preset(),
@@ -184,7 +185,13 @@ def train(
     description = hold_out(
         load_description(config.data, config.data_root), config.val_fraction, config.test_fraction, config.seed
     )
+    recipe_was_default = config.recipe_was_default
     config, reasons = plan(config, description)
+    if rank_zero_only.rank == 0 and recipe_was_default:
+        print(
+            f"recipe {config.recipe}: the default, made for small compute; the paper's recipe, to reproduce its "
+            "numbers (hours on a CPU): --recipe paper"
+        )
     if rank_zero_only.rank == 0:
         for reason in reasons:
             print(f"derived from the data: {reason}")
@@ -198,7 +205,16 @@ def train(
         config.val_split,
         config.workers,
         config.class_crops,
+        config.class_temperature,
+        config.intensity,
+        config.photometric,
+        config.val_tiles or 0,
+        config.val_overlap,
     )
+    datamodule.setup()
+    shares = datamodule.crop_sampler.shares
+    if rank_zero_only.rank == 0 and shares is not None and len(shares.names) > 1:
+        print(f"derived from the data: class-centred crops {shares.describe()}")
     meta = model_meta(config, description)
     class_weights = resolve_class_weights(config, datamodule, len(description.classes))
     module = SegmentationModule(config.to_dict(), meta, class_weights)
@@ -223,6 +239,7 @@ def train(
         deterministic=config.deterministic,
         callbacks=[
             EpochHistory(run_dir),
+            NeverPredictedFeedback(),
             *schedule,
             *best_and_last_checkpoints(run_dir, "val_iou", on_train_epoch_end=True),
             *(callbacks or []),
@@ -298,10 +315,21 @@ def _finish(
     else:
         budget = config.max_steps and trainer.global_step >= config.max_steps
         summary["stopped_by"] = "step budget" if budget else "epoch or time cap"
+    sampler = getattr(trainer.datamodule, "crop_sampler", None)
+    shares = None if sampler is None else sampler.shares
+    if shares is not None:
+        summary["class_centred_crops"] = {
+            "shares": dict(zip(shares.names, (round(s, 4) for s in shares.shares))),
+            "boosted_after_never_predicted": shares.boosted,
+        }
     summary |= {
         "wall_seconds_this_session": round(time.monotonic() - started, 1),
         "never_predicted_on_validation": _warn_never_predicted(module),
     }
+    if config.val_tiles and best.exists():  # validation ran on windows: the whole split once now
+        full = evaluate(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
+                        progress=progress)  # fmt: skip
+        summary["full_validation"] = {k: full[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou")}
     if "test" in description.splits and best.exists():
         try:
             test = evaluate(
