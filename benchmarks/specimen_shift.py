@@ -2,9 +2,11 @@
 images', per NASA task: grey-level percentiles of every image and of every class's pixels, split by split.
 
     python -m benchmarks.specimen_shift
+    python -m benchmarks.specimen_shift --panels ebc-3 "before=RUN/checkpoints/best.ckpt;after=RUN2/..."
 
 Writes benchmarks/results/specimen_shift.md/.json and specimen_shift.png (per task: grey-level histograms of the
-training and test images, each class apart). Needs the NASA data ($CSUNET_DATA or ../shared). Reads files only.
+training and test images, each class apart); with ``--panels``, specimen_shift_<task>_panels.png: for two test
+images, the image, the truth and each checkpoint's errors (white TP, black TN, red FP, cyan FN). Needs the NASA data ($CSUNET_DATA or ../shared). Reads files only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from csunet.data import SegmentationDataset
 from csunet.data.masks import IGNORE_INDEX
 from csunet.data.tasks import resolve_data_root
+from csunet.data.transforms import EBC_VALIDATION_CROP
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 TASKS = ["super-1", "super-2", "super-3", "super-4", "ebc-1", "ebc-2", "ebc-3"]
@@ -114,10 +117,56 @@ def figure(results: dict, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def error_panels(task: str, checkpoints: dict[str, str], path: Path, images: int = 2) -> None:
+    """What each checkpoint predicts where, on the first ``images`` test images, as rows of captioned panels."""
+    from csunet.checkpoint import load_checkpoint
+    from csunet.evaluate import checkpoint_dataset
+    from csunet.inference import sliding_window_logits
+    from csunet.metrics import predicted_classes
+    from csunet.render import captioned_row, colour_mask, foreground_error_panel, png_bytes, to_rgb8
+
+    loaded = {label: load_checkpoint(path) for label, path in checkpoints.items()}
+    plain = SegmentationDataset(task, "test", data_root=resolve_data_root())
+    rows = []
+    for index in range(images):
+        image, truth = plain.load(index)
+        box = EBC_VALIDATION_CROP  # NASA's evaluation window of EBC images
+        crop = (
+            np.s_[box["y_min"] : box["y_max"], box["x_min"] : box["x_max"]] if task.startswith("ebc") else np.s_[:]
+        )
+        truth = truth[crop]
+        panels = [
+            (plain.names()[index][:28], to_rgb8(image[crop])),
+            ("truth", colour_mask(truth, plain.description.class_colours)),
+        ]
+        for label, model in loaded.items():
+            seen, _ = checkpoint_dataset(model, checkpoints[label], task, "test", resolve_data_root())[index]
+            logits = sliding_window_logits(model.model, seen, model.meta["tile_size"], 0.5)[None]
+            predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
+            panels.append(
+                (
+                    label,
+                    foreground_error_panel(predicted, truth),
+                )
+            )
+        rows.append(captioned_row(panels))
+    width = max(row.shape[1] for row in rows)
+    stacked = np.concatenate(
+        [np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    )
+    atomic_write_bytes(path, png_bytes(stacked))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--panels", nargs=2, metavar=("TASK", "LABEL=CHECKPOINT;..."))
     args = parser.parse_args(argv)
+    if args.panels:
+        task, spec = args.panels
+        checkpoints = dict(item.split("=", 1) for item in spec.split(";"))
+        error_panels(task, checkpoints, RESULTS / f"specimen_shift_{task}_panels.png")
+        return
     data_root = resolve_data_root()
     results = {task: {s: split_statistics(task, s, data_root) for s in SPLITS} for task in args.tasks.split(",")}
     RESULTS.mkdir(exist_ok=True)

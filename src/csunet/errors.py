@@ -7,6 +7,8 @@ anything else keeps its traceback and asks for `csunet doctor` output in a bug r
 
 from __future__ import annotations
 
+import math
+
 
 class CsunetError(Exception):
     """Something the user can fix; the message says what and where."""
@@ -35,11 +37,14 @@ class RunExistsError(CsunetError, FileExistsError):
 def check_range(
     owner: str, name: str, value, low=None, high=None, *, low_open=False, high_open=False, optional=False
 ) -> None:
-    """Refuse a number outside its range, naming the setting and the range (``None`` passes when ``optional``)."""
+    """Refuse a number outside its range, naming the setting and the range (``None`` passes when ``optional``).
+    NaN and infinity are refused too: every comparison with NaN is false, so no range alone would catch it."""
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SettingsError(f"{owner}: {name} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise SettingsError(f"{owner}: {name} must be a finite number, not {value}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:

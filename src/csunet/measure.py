@@ -37,7 +37,7 @@ from skimage.measure import label, regionprops
 from csunet.data.errors import DataError
 from csunet.data.io import is_image_file, read_array
 from csunet.data.masks import IGNORE_INDEX
-from csunet.errors import SettingsError
+from csunet.errors import SettingsError, check_range
 from csunet.prediction_folder import (
     MANIFEST_GLOB,
     MASK_SUFFIX,
@@ -84,8 +84,7 @@ class MeasureSettings:
         bad = sorted(kind for kind in self.kinds.values() if kind not in KINDS)
         if bad:
             raise SettingsError(f"unknown measurement kinds {bad}; choose from {', '.join(KINDS)}")
-        if self.pixel_size_um is not None and not self.pixel_size_um > 0:
-            raise SettingsError(f"pixel size must be positive, got {self.pixel_size_um}")
+        check_range("measurement", "pixel size", self.pixel_size_um, 0, low_open=True, optional=True)
 
     def kind(self, index: int) -> str:
         name = self.classes[index]

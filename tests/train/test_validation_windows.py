@@ -37,15 +37,17 @@ def test_windows_hold_every_class_and_keep_to_the_budget():
 
 
 def test_large_validation_images_are_validated_on_windows_and_whole_at_the_end(tmp_path):
-    description = make_dataset(tmp_path / "rare", splits={"train": 1, "val": 1})
-    settings = {**TINY_MODEL, "data": str(description), "recipe": "fast", "max_steps": 4, "batch_size": 2}
-    planned, reasons = plan(TrainConfig(**settings, out=str(tmp_path)), load_description(description))
+    large = make_dataset(tmp_path / "large", splits={"train": 1, "val": 1})
+    planned, reasons = plan(TrainConfig(**TINY_MODEL, data=str(large), recipe="fast"), load_description(large))
     # one 768 x 1024 image in 64-pixel tiles at overlap 0.25: 16 x 21 = 336 tiles
     assert planned.val_tiles == VALIDATION_TILE_LIMIT
     assert reasons[0].startswith(f"val_tiles {VALIDATION_TILE_LIMIT}: validating 1 images takes 336 tiles")
-    summary = train(TrainConfig(**settings, out=str(tmp_path), name="windows"), progress=False)
+    assert plan(TrainConfig(recipe="fast"), load_description("sample"))[0].val_tiles == 0  # small: whole images
+    # training validates on windows worth 24 tiles, then the whole validation image once
+    small = make_dataset(tmp_path / "small", splits={"train": 1, "val": 1}, shape=(256, 320))
+    config = TrainConfig(**TINY_MODEL, data=str(small), recipe="fast", max_steps=2, batch_size=2, val_tiles=24,
+                         out=str(tmp_path), name="windows")  # fmt: skip
+    summary = train(config, progress=False)
     full = summary["full_validation"]
     assert set(full["per_class_iou"]) == set(CLASSES) and 0 <= full["nasa_iou"] <= 1
     assert json.loads(Path(summary["run_dir"], "summary.json").read_text())["full_validation"] == full
-    # small images: whole, as before
-    assert plan(TrainConfig(recipe="fast"), load_description("sample"))[0].val_tiles == 0

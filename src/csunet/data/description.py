@@ -31,6 +31,7 @@ Relative folders are relative to the YAML file (or to ``root:`` when given).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +149,9 @@ class DatasetDescription:
                 f"values ({{matrix: 0, precipitate: 1}}), not {data['classes']!r}"
             )
         pixel = data.get("pixel_size_um")
-        if pixel is not None and (isinstance(pixel, bool) or not isinstance(pixel, (int, float)) or pixel <= 0):
+        if pixel is not None and (
+            isinstance(pixel, bool) or not isinstance(pixel, (int, float)) or not 0 < pixel < math.inf
+        ):
             raise DataError(
                 f"{where}: pixel_size_um must be a positive number of micrometres per pixel (e.g. 0.0125), "
                 f"not {pixel!r}"

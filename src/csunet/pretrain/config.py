@@ -67,7 +67,11 @@ class PretrainConfig:
         for name in ("epochs", "batch_size", "micro_batch", "patience"):
             check_range(owner, name, getattr(self, name), 1)
         check_range(owner, "warmup_epochs", self.warmup_epochs, 0)
+        check_range(owner, "img_size", self.img_size, 32)
+        check_range(owner, "window_size", self.window_size, 1)
+        check_range(owner, "weight_decay", self.weight_decay, 0)
         check_range(owner, "workers", self.workers, 0)
+        check_range(owner, "seed", self.seed, 0, 2**32 - 1)
         check_range(owner, "max_minutes", self.max_minutes, 0, low_open=True, optional=True)
         for name in ("lr", "warmup_lr", "min_lr"):
             check_range(owner, name, getattr(self, name), 0, low_open=True)

@@ -176,6 +176,7 @@ class TrainConfig:
             check_range(owner, name, getattr(self, name), 1)
         check_range(owner, "crops_per_epoch", self.crops_per_epoch, 1, optional=True)
         check_range(owner, "workers", self.workers, 0, optional=True)
+        check_range(owner, "seed", self.seed, 0, 2**32 - 1)
         check_range(owner, "val_tiles", self.val_tiles, 0, optional=True)
         check_range(owner, "tile_size", self.tile_size, 32)
         for name in ("weight_decay", "grad_clip", "max_steps"):

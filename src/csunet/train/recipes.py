@@ -9,9 +9,11 @@
   4e-4 with weight decay 0.01, a linear warm-up over the first 5 % of the budget and a cosine decay to zero at its
   end (a number of optimiser steps, or minutes, whichever runs out first), gradient clipping at 1, half the crops
   centred on a pixel of a class other than the background (EBC-1's thin oxide layer: IoU 0.000 -> 0.567 in 5 CPU
-  minutes, ``benchmarks/results/train_cpu.md``), the paper's loss with one Dice per class averaged instead of one
+  minutes, ``benchmarks/results/train_cpu.md``), the class drawn by tempered inverse pixel frequency and more of a
+  class never predicted on validation (``train/sampling.py``), the paper's loss with one Dice per class averaged instead of one
   Dice pooled over all classes (Super-1 tertiary IoU 0.473 -> 0.633 in 5 CPU minutes; the same loss for one-channel
-  binary tasks), and validation paced so that it costs about a fifth of the time.
+  binary tasks), and validation paced so that it costs about a fifth of the time (on fixed windows of large
+  images, ``train/validation.py``). It is the default (``DEFAULT_RECIPE``).
 
 Every value is a field of :class:`csunet.train.TrainConfig`; a value given explicitly wins over the recipe's.
 """

@@ -126,9 +126,9 @@ def _warn_never_predicted(module: SegmentationModule) -> list[str]:
     ]
     if missing:
         warnings.warn(
-            f"the model never predicted {', '.join(missing)} on the validation images although they occur there; "
-            "try --loss bce-class-dice (the fast recipe's), focal or tversky with --class-weights auto, or train "
-            "longer",
+            f"the model never predicted {', '.join(missing)} on the validation images although they occur there "
+            "(with class-centred crops, each such validation gave it more of them); train longer (--max-steps, "
+            "--max-minutes), favour rare classes more (--class-temperature 1), or label more of it",
             NeverPredictedWarning,
             stacklevel=3,
         )
