@@ -41,6 +41,17 @@ def test_a_killed_run_resumes_to_a_complete_run_folder(tmp_path):
     process.wait()
     assert last.exists(), "the run never finished its first epoch"
     assert not (run_dir / "summary.json").exists()
+    # resuming only adds: options that would change the run are refused by name, and so is a damaged last.ckpt
+    result = run_cli(["train", "--resume", str(run_dir), "--lr", "0.1", "--task", "super-1"])
+    said = " ".join((result.stderr + result.stdout).split())  # the console wraps long lines
+    assert result.returncode == 2 and "lr 0.1 (the run's: 0.0002)" in said
+    assert "data 'super-1' (the run's: 'sample')" in said
+    intact = last.read_bytes()
+    last.write_bytes(intact[: len(intact) // 2])
+    result = run_cli(["train", "--resume", str(run_dir)])
+    said = " ".join((result.stderr + result.stdout).split())
+    assert result.returncode == 2 and "last.ckpt" in said and "nothing was changed" in said
+    last.write_bytes(intact)
     result = run_cli(["train", "--resume", str(run_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert [int(r["epoch"]) for r in rows(run_dir)] == [0, 1, 2, 3]
@@ -48,6 +59,15 @@ def test_a_killed_run_resumes_to_a_complete_run_folder(tmp_path):
     assert summary["epochs"] == 4
     assert json.loads((run_dir / "test_metrics.json").read_text())["images"] == 4
     assert not list(run_dir.rglob("*.tmp"))
+    # a finished run is never retrained nor rewritten, with or without its last.ckpt
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    for remove_last in (False, True):
+        if remove_last:
+            last.unlink()
+            del before[last]
+        result = run_cli(["train", "--resume", str(run_dir)])
+        assert result.returncode == 2 and "this run finished" in " ".join((result.stderr + result.stdout).split())
+        assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo DDP test written for Linux process launching")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -94,6 +95,24 @@ def train(
     from csunet.train import train as train_run
 
     if resume is not None:
+        from csunet.train.run import resume_conflicts
+
+        defaults = {
+            f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING
+        }
+        chosen = {name: value for name, value in config_values.items() if value != defaults.get(name)}
+        chosen |= {"data": _data_spec(task, data, required=False)} if (task or data) else {}
+        chosen |= {"data_root": str(data_root)} if data_root else {}
+        settings = given(encoder=encoder, depths=depths, window_size=window, embed_dim=embed_dim, variant=variant,
+                         levels=levels)  # fmt: skip
+        conflicts = resume_conflicts(resume, chosen | ({"model_settings": settings} if settings else {}))
+        if class_weights is not None:
+            conflicts.append(f"class_weights {class_weights!r}")
+        if conflicts:
+            fail(
+                f"--resume {resume} continues the run as it was configured; these options would change it: "
+                f"{'; '.join(conflicts)}. Start another run with a new --name to train differently"
+            )
         summary = resume_run(resume)
     else:
         config = TrainConfig(

@@ -24,16 +24,17 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from csunet.checkpoint import META_KEY, model_state, read_checkpoint
+from csunet.checkpoint import META_KEY, CheckpointError, model_state, read_checkpoint
 from csunet.data import DataError, DatasetDescription, load_description
 from csunet.data.holdout import held_out_names, hold_out
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from csunet.errors import SettingsError
+from csunet.errors import RunExistsError, SettingsError
 from csunet.evaluate import evaluate
 from csunet.models.registry import resolved_settings
 from csunet.runs import (
     BEST,
     LAST,
+    SUMMARY_FILE,
     AtomicCheckpointIO,
     best_and_last_checkpoints,
     checkpoint_path,
@@ -347,5 +348,35 @@ def _finish(
 
 
 def resume(run_dir: str | Path, progress: bool = True) -> dict:
-    """Continue the run in ``run_dir`` with the configuration it was started with."""
-    return train(TrainConfig.load(require_run(Path(run_dir))), Path(run_dir), resume=True, progress=progress)
+    """Continue the interrupted run in ``run_dir`` with the configuration it was started with. Resuming only ever
+    adds: a finished run (it has a summary) is refused, and so is a damaged ``last.ckpt``, before anything is
+    written."""
+    run_dir = Path(run_dir)
+    config = TrainConfig.load(require_run(run_dir))
+    best = checkpoint_path(run_dir, BEST)
+    if (run_dir / SUMMARY_FILE).is_file():
+        raise RunExistsError(
+            f"{run_dir}: this run finished ({SUMMARY_FILE} is there); resuming would retrain or rewrite it. Start "
+            f"another run with a new --name, from its weights with --init-weights {best} to train on"
+        )
+    last = checkpoint_path(run_dir, LAST)
+    if last.exists():
+        try:
+            read_checkpoint(last)
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"{exc}; nothing was changed. The run cannot continue from it: start another run with a new "
+                f"--name{f', from --init-weights {best}' if best.exists() else ''}"
+            ) from None
+    return train(config, run_dir, resume=True, progress=progress)
+
+
+def resume_conflicts(run_dir: str | Path, given: dict) -> list[str]:
+    """The settings in ``given`` (name -> value) that differ from the run's own configuration, as
+    ``name value (the run's: other)``: a resumed run trains exactly what it was started with."""
+    config = TrainConfig.load(require_run(Path(run_dir))).to_dict()
+    theirs = {**config, **{f"model setting {k}": v for k, v in config["model_settings"].items()}}
+    ours = {k: v for k, v in given.items() if k != "model_settings"}
+    ours |= {f"model setting {k}": v for k, v in given.get("model_settings", {}).items()}
+    return [f"{name} {value!r} (the run's: {theirs.get(name)!r})" for name, value in ours.items()
+            if value != theirs.get(name)]  # fmt: skip
