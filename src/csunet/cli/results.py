@@ -141,7 +141,7 @@ def tables(
     from csunet.experiments.tables import paper_tables, to_csv, to_latex, to_markdown
     from csunet.utils import atomic_write_text
 
-    built = paper_tables(rows(connect(db, must_exist=True)))
+    built = paper_tables(rows(connect(db, read_only=True)))
     markdown = "\n".join(to_markdown(t) for t in built)
     typer.echo(markdown)
     if out:
@@ -161,7 +161,7 @@ def figures(
     from csunet.experiments.figures import task_figures
     from csunet.experiments.store import connect, rows
 
-    finished = rows(connect(db, must_exist=True))
+    finished = rows(connect(db, read_only=True))
     for name in task or sorted({r["task"] for r in finished}):
         written = task_figures(finished, name, out, str(data_root) if data_root else None,
                                say)  # fmt: skip

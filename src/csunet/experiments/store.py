@@ -23,18 +23,25 @@ COLUMNS = ("id", "grid", "task", "model", "encoder", "depths", "variant", "weigh
            "miou", "per_class", "epochs", "wall_seconds", "machine", "run_dir", "checkpoint", "error")  # fmt: skip
 
 
-def connect(path: str | Path, must_exist: bool = False) -> sqlite3.Connection:
-    """The results database at ``path`` (created when missing, unless ``must_exist``); a file that is not one of
-    ours is refused by name."""
-    if must_exist and not Path(path).is_file():
+def connect(path: str | Path, read_only: bool = False) -> sqlite3.Connection:
+    """The results database at ``path``: created when missing, or with ``read_only`` opened as SQLite's read-only
+    mode (a reader never writes: another SQLite file is left as it was); a file that is not one of ours is refused
+    by name."""
+    if read_only and not Path(path).is_file():
         raise ResultsStoreError(f"{path}: no such results database")
     try:
-        connection = sqlite3.connect(str(path), timeout=60)
+        if read_only:
+            connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        else:
+            connection = sqlite3.connect(str(path), timeout=60)
         connection.row_factory = sqlite3.Row
-        connection.execute(SCHEMA)
+        if not read_only:
+            connection.execute(SCHEMA)
         found = {row["name"] for row in connection.execute("PRAGMA table_info(runs)")}
     except sqlite3.Error as exc:
         raise ResultsStoreError(f"{path}: not a readable results database ({exc})") from None
+    if not found:
+        raise ResultsStoreError(f"{path}: has no runs table; not a csunet results database")
     missing = [column for column in COLUMNS if column not in found]
     if missing:
         raise ResultsStoreError(
@@ -80,9 +87,11 @@ def merge(sources: list[str | Path], target: str | Path) -> dict:
     and the ``conflicts``.
     """
     rank = {"finished": 2, "failed": 1, "running": 0}
-    destination = connect(target)
-    incoming = {str(source): rows(connect(source, must_exist=True), status=None) for source in sources}
-    grids = {row["grid"]: str(target) for row in rows(destination, status=None) if row["grid"]}
+    incoming = {str(source): rows(connect(source, read_only=True), status=None) for source in sources}
+    # everything is checked before the target is opened for writing: a refused merge creates nothing
+    exists = Path(target).is_file() and Path(target).stat().st_size > 0
+    existing = rows(connect(target, read_only=True), status=None) if exists else []
+    grids = {row["grid"]: str(target) for row in existing if row["grid"]}
     for source, found in incoming.items():
         grids |= {row["grid"]: source for row in found if row["grid"] and row["grid"] not in grids}
     if len(grids) > 1:
@@ -92,6 +101,7 @@ def merge(sources: list[str | Path], target: str | Path) -> dict:
             + "; merge each grid into its own database"
         )
     counts: dict = {"added": 0, "replaced": 0, "unchanged": 0, "conflicts": []}
+    destination = connect(target)
     for source, found in incoming.items():
         for row in found:
             current = destination.execute("SELECT * FROM runs WHERE id = ?", (row["id"],)).fetchone()
