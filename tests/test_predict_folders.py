@@ -15,6 +15,7 @@ import csunet.predict as predict_module
 from csunet.data import sample_root
 from csunet.data.errors import DataError
 from csunet.data.io import read_image
+from csunet.errors import SettingsError
 from csunet.measure import measure
 from csunet.predict import parse_shard, predict
 
@@ -103,6 +104,18 @@ def test_other_settings_or_other_images_are_refused(tiny_run, folder, tmp_path):
     # the same command again: nothing to redo, the same records
     again = predict(checkpoint, images, out, progress=False, engine="torch")
     assert [Path(r["mask"]).name for r in again] == ["m0000_mask.png", "m0001_mask.png", "m0002_mask.png"]
+    # --overwrite replaces the earlier run: its files go, the folder's other files stay
+    (out / "notes.txt").write_text("mine")
+    predict(checkpoint, images[2:], out, progress=False, engine="torch", overwrite=True)
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == ["m0002_mask.png", "m0002_overlay.png"]
+    assert (out / "notes.txt").read_text() == "mine" and len(listed(out)) == 1
+    # outputs beside their inputs would be read as images next time: refused before anything is written
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(SettingsError, match="the folder of the input m0000.png"):
+        predict(checkpoint, [folder], folder, progress=False, engine="torch")
+    with pytest.raises(SettingsError, match="the folder of the input m0000.png"):
+        predict(checkpoint, images[:1], folder / ".", progress=False, engine="torch")
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_shards_split_the_folder_and_the_last_merges(tiny_run, folder, tmp_path):

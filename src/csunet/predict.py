@@ -41,6 +41,7 @@ from csunet.metrics import predicted_classes
 from csunet.prediction_folder import (
     MANIFEST_GLOB,
     MASK_SUFFIX,
+    clear_earlier_run,
     done_log_name,
     read_done_log,
     read_manifest_file,
@@ -67,6 +68,18 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
         else:
             raise DataError(f"{item}: no such file or folder")
     return found
+
+
+def refuse_output_among_inputs(out: str | os.PathLike, images: list[Path]) -> None:
+    """Masks and overlays written beside the images they came from would be segmented as images by the next run
+    over that folder: the output folder may not hold any of the inputs."""
+    target = Path(out).resolve()
+    for image in images:
+        if image.resolve().parent == target:
+            raise SettingsError(
+                f"--out {out}: the folder of the input {image.name}; predictions there would be read as images by "
+                "the next run over it. Choose another output folder"
+            )
 
 
 def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
@@ -158,6 +171,7 @@ def predict(
     index, count = parse_shard(shard)
     images = collect_images(inputs)
     refuse_same_names(images)
+    refuse_output_among_inputs(out, images)
     device = device or (launcher_device() if count > 1 else None) or default_device()
     if engine not in ENGINES:
         raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
@@ -173,6 +187,8 @@ def predict(
         "uncertainty": uncertainty,
     }
     out = writable_folder(out, "predictions")
+    if overwrite and count == 1:  # shards of one run would delete each other's outputs
+        clear_earlier_run(out, OUTPUT_KEYS)
     done = {} if overwrite else finished_records(out, settings, images, (index, count))
     keep_freed_memory()
     loaded = load_engine(checkpoint, settings["engine"], device)

@@ -62,3 +62,17 @@ def read_manifest_file(path: Path) -> dict:
 
 def write_manifest(folder: str | os.PathLike, manifest: dict, name: str = PREDICTIONS_MANIFEST) -> None:
     atomic_write_text(Path(folder) / name, json.dumps(manifest, indent=2) + "\n")
+
+
+def clear_earlier_run(folder: Path, output_keys: tuple[str, ...]) -> list[Path]:
+    """Delete what an earlier prediction run in ``folder`` listed (its outputs, lists and done logs), and nothing
+    else: ``--overwrite`` replaces a run, not the folder's other files. The files deleted."""
+    folder = Path(folder).resolve()
+    lists = sorted(folder.glob(MANIFEST_GLOB)) + sorted(folder.glob("predictions*.done.jsonl"))
+    records = [r for path in lists if path.suffix == ".json" for r in read_manifest_file(path).get("images", [])]
+    records += [r for path in lists if path.suffix == ".jsonl" for r in read_done_log(path)]
+    listed = {Path(r[key]).resolve() for r in records for key in output_keys if isinstance(r.get(key), str)}
+    removed = [path for path in sorted(listed) if path.parent == folder and path.is_file()] + lists
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
