@@ -181,6 +181,29 @@ def test_bad_masks_are_named(tmp_path):
         measure([index], tmp_path / "out", classes=["a", "b"])
     with pytest.raises(ValueError, match="unknown measurement kinds"):
         measure([index], tmp_path / "out", kinds={"class_3": "blob"})
+    # a grey micrograph is no mask of unnamed classes
+    grey = tmp_path / "grey.png"
+    Image.fromarray((np.arange(64 * 64) % 226).reshape(64, 64).astype(np.uint8)).save(grey)
+    with pytest.raises(DataError, match="hold values up to 225: images, not masks"):
+        measure([grey], tmp_path / "out")
+    # two masks of one image name would be reported as one
+    (tmp_path / "again").mkdir()
+    Image.fromarray(np.full((8, 8), 1, np.uint8)).save(tmp_path / "again" / "index.png")
+    with pytest.raises(DataError, match="two masks of one image name 'index'"):
+        measure([index, tmp_path / "again" / "index.png"], tmp_path / "out", classes=["a", "b", "c", "d"])
+    assert not (tmp_path / "out").exists()  # nothing written by a refused command
+
+
+def test_predictions_of_models_with_other_classes_are_measured_apart(tmp_path):
+    for run, classes in (("one", ["matrix", "secondary", "tertiary"]), ("two", ["background", "oxide"])):
+        folder = tmp_path / run
+        folder.mkdir()
+        Image.fromarray(np.full((8, 8), 1, np.uint8)).save(folder / f"{run}_mask.png")
+        (folder / "predictions.json").write_text(json.dumps(
+            {"classes": classes, "background": 0, "complete": True, "images": [{"mask": f"{run}_mask.png"}]}))  # fmt: skip
+    with pytest.raises(DataError, match=r"two: predictions of another model than those in .*one \(classes"):
+        measure([tmp_path / "one", tmp_path / "two"], tmp_path / "out")
+    assert measure([tmp_path / "one"], tmp_path / "out")["per_class"]["secondary"]["area_fraction_mean"] == 1.0
 
 
 def test_measure_cli_on_predictions(tiny_run, tmp_path):

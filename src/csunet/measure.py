@@ -289,10 +289,19 @@ def measure_mask(mask: np.ndarray, settings: MeasureSettings, image: str = "") -
     return {"images": rows, "particles": particles, "grains": grains, "profiles": profiles}
 
 
+MAX_UNNAMED_CLASSES = 32
+"""Masks whose classes nobody named hold fewer classes than this; more values are a grey image's."""
+
+
 def mask_classes(masks: list[np.ndarray], named: list[str] | None, where: str = "masks") -> list[str]:
     """The class names of index masks: ``named`` (arguments, ``predictions.json``) or ``class_0..N``; masks
     holding a class beyond the named ones are refused."""
     largest = max(int(mask[mask != IGNORE_INDEX].max(initial=0)) for mask in masks)
+    if not named and largest >= MAX_UNNAMED_CLASSES:
+        raise DataError(
+            f"{where} hold values up to {largest}: images, not masks of class numbers (a mask of unnamed classes "
+            f"has fewer than {MAX_UNNAMED_CLASSES}); measure the masks `csunet predict` writes, or name the classes"
+        )
     classes = named or [f"class_{i}" for i in range(largest + 1)]
     if largest >= len(classes):
         raise DataError(f"{where} hold class {largest}, but only {len(classes)} classes are named: {classes}")
@@ -424,16 +433,42 @@ def measure(
     Class names and pixel size come from the predictions manifest when there is one; arguments override it.
     """
     paths = collect_masks(inputs)
-    first = Path(inputs[0])
-    manifest = read_manifest(first if first.is_dir() else first.parent)
+    manifest = shared_manifest(inputs)
+    named = {}
+    for path in paths:
+        name = path.name.removesuffix(path.suffix).removesuffix(MASK_SUFFIX)
+        if name in named:
+            raise DataError(f"two masks of one image name {name!r}: {named[name]} and {path}; measure them apart")
+        named[name] = path
     masks = {path: read_index_mask(path) for path in paths}
     classes = mask_classes(list(masks.values()), classes or manifest.get("classes"))
     pixel = pixel_size_um if pixel_size_um is not None else manifest.get("pixel_size_um")
     settings = MeasureSettings(
         classes, pixel, min_size_px, include_border, dict(kinds or {}), manifest.get("background", 0)
     )
-    named = {path.name.removesuffix(path.suffix).removesuffix(MASK_SUFFIX): mask for path, mask in masks.items()}
-    return write_measurements(measure_masks(named, settings), settings, out)
+    by_name = {name: masks[path] for name, path in named.items()}
+    return write_measurements(measure_masks(by_name, settings), settings, out)
+
+
+def shared_manifest(inputs: list[str | os.PathLike]) -> dict:
+    """The predictions manifest that the inputs' folders share (classes, background, pixel size); inputs from runs
+    that disagree on them are refused by name, since one class table cannot name both."""
+    found: dict[Path, dict] = {}
+    for item in map(Path, inputs):
+        folder = item if item.is_dir() else item.parent
+        manifest = read_manifest(folder)
+        if manifest:
+            found.setdefault(folder, manifest)
+    keys = ("classes", "background", "pixel_size_um")
+    first = next(iter(found.items()), None)
+    for folder, manifest in found.items():
+        differ = [key for key in keys if manifest.get(key) != first[1].get(key)]
+        if differ:
+            details = "; ".join(f"{key} {first[1].get(key)!r} there, {manifest.get(key)!r} here" for key in differ)
+            raise DataError(
+                f"{folder}: predictions of another model than those in {first[0]} ({details}); measure each run apart"
+            )
+    return first[1] if first else {}
 
 
 def measure_masks(masks: dict[str, np.ndarray], settings: MeasureSettings) -> dict[str, list]:
