@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import errno
 import functools
 import inspect
 import json
@@ -60,6 +61,20 @@ def print_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+USER_OS_ERRORS = {
+    errno.ENOSPC: " (the disk is full; free some space and run the same command again)",
+    errno.EFBIG: " (a file size limit was reached: ulimit -f, or the file system's)",
+    errno.EDQUOT: " (your disk quota is used up)",
+    errno.EACCES: " (no permission: choose another place, or change the permissions)",
+    errno.EPERM: " (not permitted: choose another place)",
+    errno.EROFS: " (a read-only file system: choose another place)",
+    errno.EISDIR: " (a folder where a file should be: name a file, or remove the folder)",
+    errno.ENOTDIR: " (a file where a folder should be: name a folder, or remove the file)",
+    errno.ENAMETOOLONG: " (the name is too long)",
+}
+"""Operating-system errors that are the user's situation, not our bug: one line naming the path, exit code 2."""
+
+
 def handle_errors(command: Callable) -> Callable:
     """The user's mistakes (:class:`csunet.errors.CsunetError`) become one line and exit code 2; anything else is
     a bug: its traceback is kept (exit code 1) with a request for `csunet doctor` output."""
@@ -70,6 +85,11 @@ def handle_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except CsunetError as exc:
             fail(exc)
+        except OSError as exc:
+            if exc.errno not in USER_OS_ERRORS:
+                raise
+            where = exc.filename or "a file"
+            fail(f"{where}: {exc.strerror or exc}{USER_OS_ERRORS[exc.errno]}")
         except (typer.Exit, click.exceptions.ClickException, click.exceptions.Abort, KeyboardInterrupt):
             raise
         except Exception:

@@ -40,6 +40,7 @@ import yaml
 
 from csunet.data.errors import DataError
 from csunet.data.masks import ColourEncoding, IndexEncoding, MaskEncoding, format_colour, parse_colour
+from csunet.utils import read_yaml
 
 DEFAULT_PALETTE = [
     (0, 0, 0),
@@ -191,10 +192,7 @@ class DatasetDescription:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: dataset description file does not exist")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise DataError(f"{path}: not valid YAML ({exc})") from None
+        data = read_yaml(path, DataError)
         return cls.from_dict(data, base=path.resolve().parent, source=path)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -272,6 +270,13 @@ def _class_index(name, classes: list[str], where) -> int:
     return classes.index(str(name))
 
 
+def _mask_value(raw, what: str, where) -> int:
+    """A mask value of an index mask: a whole number from 0 to 65535 (1.7 or 'one' are refused, not truncated)."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 65535:
+        raise DataError(f"{where}: {what} must be a whole number from 0 to 65535, not {raw!r}")
+    return raw
+
+
 def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
     kind = mask.get("encoding", "index")
     if kind == "index":
@@ -279,10 +284,13 @@ def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
         values: dict[int, int] = {}
         for name, raws in values_in.items():
             for raw in raws if isinstance(raws, list) else [raws]:
-                if int(raw) in values:
+                value = _mask_value(raw, f"the mask value of class {name!r}", where)
+                if value in values:
                     raise DataError(f"{where}: mask value {raw} is assigned to two classes")
-                values[int(raw)] = _class_index(name, classes, where)
+                values[value] = _class_index(name, classes, where)
         ignore = mask.get("ignore")
+        if ignore is not None:
+            ignore = _mask_value(ignore, "the ignore value", where)
         if ignore is not None and int(ignore) in values:
             raise DataError(
                 f"{where}: the ignore value {ignore} is also the value of class "

@@ -26,11 +26,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from csunet.errors import MissingInputError, SettingsError
 from csunet.train.config import TrainConfig
 from csunet.train.recipes import RECIPES
+from csunet.utils import read_yaml
 
 MODEL_AXES = {"encoders": "encoder", "depths": "depths", "variants": "variant", "levels": "levels"}
 CNN_MODELS = ("unet", "unet_plusplus")
@@ -94,10 +93,7 @@ def run_id(config: TrainConfig) -> str:
 def load_grid(path: str | Path) -> dict:
     if not Path(path).is_file():
         raise MissingInputError(f"{path}: no such grid file")
-    try:
-        grid = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML ({exc})") from None
+    grid = read_yaml(path, SettingsError) or {}
     if not isinstance(grid, dict):
         raise SettingsError(f"{path}: a grid is a mapping with tasks, models, weights and recipe")
     missing = [key for key in ("tasks", "models") if not grid.get(key)]

@@ -16,6 +16,7 @@ from csunet.data.intensity import INTENSITY_METHODS
 from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_range
 from csunet.train.recipes import DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
+from csunet.utils import read_yaml
 
 
 @dataclass
@@ -220,11 +221,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"{path}: not valid YAML ({exc})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_yaml(path, SettingsError) or {}, str(path))
 
     def dump(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
