@@ -89,3 +89,53 @@ def test_a_write_past_the_file_size_limit_is_one_line(tmp_path):
     said = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 2, said[-2000:]
     assert "a file size limit was reached" in said and "Traceback" not in said
+
+
+class Payload:
+    """Unpickling runs ``function(*arguments)``."""
+
+    def __init__(self, function, *arguments):
+        self.function, self.arguments = function, arguments
+
+    def __reduce__(self):
+        return self.function, self.arguments
+
+
+@pytest.mark.parametrize(
+    ("write", "named"),
+    [
+        (lambda path: __import__("torch").save({"csunet": Payload(os.system, "true")}, path), "posix.system"),
+        (lambda path: path.write_bytes(__import__("pickle").dumps({"a": Payload(os.system, "true")}, protocol=4)),
+         "posix.system"),
+        (lambda path: path.write_bytes(__import__("pickle").dumps(Payload(eval, "1+1"), protocol=2)), "builtins.eval"),
+        (lambda path: __import__("torch").save({"x": Payload(subprocess.Popen, ["true"])}, path), "subprocess.Popen"),
+    ],
+    ids=["torch.save os.system", "plain pickle protocol 4", "pickle protocol 2 eval", "subprocess.Popen"],
+)  # fmt: skip
+def test_a_checkpoint_that_would_run_code_is_refused_as_such(tmp_path, write, named):
+    from csunet.checkpoint import CheckpointError, read_checkpoint
+
+    path = tmp_path / "model.ckpt"
+    write(path)
+    with pytest.raises(
+        CheckpointError, match=rf"model.ckpt: refused: it holds pickled Python objects \({named}\)"
+    ):
+        read_checkpoint(path)
+
+
+def test_text_and_truncated_checkpoints_are_called_what_they_are(tmp_path):
+    from pathlib import Path
+
+    from csunet.checkpoint import CheckpointError, read_checkpoint
+
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(CheckpointError, match="notes.ckpt: not a readable PyTorch checkpoint"):
+        read_checkpoint(text)
+    whole = (Path(__file__).parent / "fixtures" / "pre_refactor_swin_unet.ckpt").read_bytes()
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(
+        CheckpointError, match=r"cut.ckpt: not a readable PyTorch checkpoint \(\w+; corrupt or truncated\)"
+    ):
+        read_checkpoint(cut)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import _compat_pickle
 import hashlib
 import os
 import pickle
-import re
+import pickletools
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import torch
@@ -47,23 +49,60 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_without_running_code(path: Path, error: type[Exception], fix: str):
     """``torch.load(weights_only=True)`` with every failure as ``error`` naming the file: empty, corrupt or
     truncated, or refused for holding pickled code (torch's own advice, to load it with ``weights_only=False``,
-    is never repeated); ``fix`` says what to do about a refused file."""
+    is never repeated); ``fix`` says what to do about a refused file. Which it was is read from the file's own
+    pickle (the globals it names), not from torch's wording, which changes between versions."""
     if path.stat().st_size == 0:
         raise error(f"{path}: an empty file (0 bytes), not a checkpoint; was its copy or download cut short?")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
-        if found is None:
-            raise error(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated)") from None
-        raise error(
-            f"{path}: refused: it holds pickled Python objects ({found.group(1)}) that would run code when loaded, "
-            f"and csunet never runs code from a file. {fix}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        foreign = pickled_globals(path) - SAFE_GLOBALS
+        if foreign:
+            raise error(
+                f"{path}: refused: it holds pickled Python objects ({', '.join(sorted(foreign))}) that would run "
+                f"code when loaded, and csunet never runs code from a file. {fix}"
+            ) from None
         raise error(
             f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}; corrupt or truncated)"
         ) from None
+
+
+SAFE_GLOBALS = {"collections.OrderedDict", "_codecs.encode", "builtins.set", "builtins.frozenset",
+                "builtins.bytearray", "builtins.complex", "builtins.slice", "builtins.range"}  # fmt: skip
+"""Globals a weights-only checkpoint may name besides torch's own (``torch.*``)."""
+
+
+def pickled_globals(path: Path) -> set[str]:
+    """The ``module.name`` globals that the pickle in ``path`` (a torch zip checkpoint's ``data.pkl``, or a plain
+    pickle) would import, torch's own left out; as far as the pickle can be read."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(member) if member else b""
+        else:
+            data = path.read_bytes()
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return set()
+    found, strings = set(), []
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL":
+                found.add(str(argument).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.add(f"{strings[-2]}.{strings[-1]}")
+            if isinstance(argument, str):
+                strings.append(argument)
+    except (ValueError, IndexError, EOFError, pickle.UnpicklingError):
+        pass  # a truncated or foreign file: what was read so far
+    return {python3_name(name) for name in found if not name.startswith("torch")}
+
+
+def python3_name(qualified: str) -> str:
+    """A global as Python 3 names it (pickle protocols 0-2 write Python 2's: ``__builtin__.eval``)."""
+    module, _, name = qualified.rpartition(".")
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}"
 
 
 def unwrap_state_dict(data, source: str | os.PathLike = "<checkpoint>") -> dict[str, torch.Tensor]:
