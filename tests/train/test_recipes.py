@@ -87,8 +87,15 @@ def test_the_plan_paces_validation_and_fits_the_step_budget():
         "max_steps 612: a whole number of 34-step epochs, so the last step is followed by a validation",
     ]
     short, reasons = plan(TrainConfig(recipe="fast", max_steps=30), sample_description())
-    assert short.crops_per_epoch == 7 * 4 and short.max_steps == 35  # at least 4 validations; whole epochs
-    assert "at least 4 validations" in reasons[0] and "max_steps 35" in reasons[1]
+    # 30 steps of 4 crops cost 360 tile passes; four validations of 100 tiles would cost more: three, 10 steps apart
+    assert short.crops_per_epoch == 10 * 4 and short.max_steps == 30
+    assert reasons == [
+        "crops_per_epoch 40: 3 validations within the 30 steps (validating 4 images takes 100 tiles: more would "
+        "cost more than training)"
+    ]
+    longer, reasons = plan(TrainConfig(recipe="fast", max_steps=50), sample_description())
+    assert longer.crops_per_epoch == 13 * 4 and longer.max_steps == 52  # 600 passes afford 4 validations
+    assert reasons[0] == "crops_per_epoch 52: 4 validations within the 50 steps" and "max_steps 52" in reasons[1]
     given, _ = plan(TrainConfig(recipe="fast", crops_per_epoch=20, tile_size=512), sample_description())
     assert (given.crops_per_epoch, given.tile_size) == (20, 512)
 
@@ -172,3 +179,23 @@ def test_a_fast_run_ends_on_a_validated_checkpoint(tmp_path):
     assert math.isfinite(summary["best_val_iou"]) and summary["best_checkpoint"]
     state = torch.load(summary["best_checkpoint"], weights_only=True)
     assert state["csunet"]["recipe"]["optimizer"] == "adamw"
+
+
+def test_a_time_budget_ends_with_a_validation_inside_it(tmp_path):
+    """One epoch would take far longer than the budget: training stops mid-epoch in time for the validation, which
+    runs on the weights so far and writes the checkpoints, all within the minutes given."""
+    import time
+
+    minutes = 0.4
+    config = tiny_config(
+        tmp_path, "budget", recipe="fast", max_steps=0, max_minutes=minutes, crops_per_epoch=40000
+    )
+    started = time.monotonic()
+    summary = train(config, progress=False)
+    with open(Path(summary["run_dir"]) / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    fitted = sum(float(row["epoch_seconds"]) for row in rows)
+    assert len(rows) == 1 and 0 < summary["steps"] < 10000  # cut short, and validated
+    assert fitted <= 60 * minutes * 1.1, f"training and its validation took {fitted:.0f} s"
+    assert summary["best_checkpoint"] and Path(summary["best_checkpoint"]).is_file()
+    assert time.monotonic() - started < 60 * minutes + 120  # plus start-up and the test evaluation

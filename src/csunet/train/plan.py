@@ -133,8 +133,15 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
             f"{VALIDATION_SHARE:.0%} of the time"
         )
         if config.max_steps and steps > config.max_steps // MIN_VALIDATIONS:
-            steps = max(1, config.max_steps // MIN_VALIDATIONS)
-            why = f"at least {MIN_VALIDATIONS} validations within the {config.max_steps} steps"
+            # a short budget: MIN_VALIDATIONS validations when together they cost no more than the training does,
+            # else as many as do (at least the one at the end)
+            affordable = int(config.max_steps * config.batch_size * TRAIN_COST_PER_CROP // max(tiles, 1))
+            validations = max(1, min(MIN_VALIDATIONS, affordable))
+            steps = max(1, math.ceil(config.max_steps / validations))
+            why = (
+                f"{validations} validation{'s' * (validations > 1)} within the {config.max_steps} steps"
+                + ("" if validations == MIN_VALIDATIONS else f" ({validated}: more would cost more than training)")
+            )
         changes["crops_per_epoch"] = steps * config.batch_size
         reasons.append(f"crops_per_epoch {steps * config.batch_size}: {why}")
         if config.max_steps and config.max_steps % steps:

@@ -16,28 +16,48 @@ from lightning.pytorch.utilities import rank_zero_info
 
 
 class EpochBudget(L.Callback):
-    """Stop after the last validation that fits in ``minutes``: an epoch is never cut short, so the final weights
-    (the end of a cosine decay, usually the best) are always validated. Lightning's ``max_time`` would stop
-    mid-epoch, before that validation."""
+    """Keep training within ``minutes``, validation included: stop when one more step and the validation after it
+    would end past the budget, mid-epoch if need be (Lightning then validates the weights so far and writes the
+    checkpoints), so the last validation ends within the budget and the cosine schedule, which decays over the
+    same minutes, ends where training ends. A validation not yet measured is estimated as a quarter of an epoch's
+    training, what the fast recipe's plan paces it to."""
 
     def __init__(self, minutes: float) -> None:
         self.seconds = 60 * minutes
         self.started: float | None = None
-        self.epoch_started: float | None = None
-        self.longest_epoch = 0.0
+        self.batch_started: float | None = None
+        self.step_seconds = 0.0
+        self.validation_started: float | None = None
+        self.validation_seconds: float | None = None
+        self.stopped_early = False
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.started = time.monotonic()
 
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.epoch_started = time.monotonic()
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
+        self.batch_started = time.monotonic()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs, batch, batch_idx) -> None:
         now = time.monotonic()
-        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
-        if now - self.started + self.longest_epoch > self.seconds:
-            rank_zero_info(f"time budget: another epoch would end after {self.seconds / 60:g} minutes; done")
-            trainer.should_stop = True
+        step = now - self.batch_started
+        self.step_seconds = step if not self.step_seconds else max(step, 0.8 * self.step_seconds + 0.2 * step)
+        validation = self.validation_seconds
+        if validation is None:
+            batches = trainer.num_training_batches
+            validation = 0.25 * self.step_seconds * (batches if batches != float("inf") else 1)
+        if not trainer.should_stop and now - self.started + self.step_seconds + validation > self.seconds:
+            rank_zero_info(
+                f"time budget: another step and a validation would end after {self.seconds / 60:g} minutes; "
+                "validating now and done"
+            )
+            trainer.should_stop = self.stopped_early = True
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.validation_started = time.monotonic()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.validation_started is not None:
+            self.validation_seconds = time.monotonic() - self.validation_started
 
 
 class TwoStageSchedule(L.Callback):
