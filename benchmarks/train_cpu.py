@@ -201,7 +201,12 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "`fast, pooled Dice` rows ran before), validation paced to about a fifth of the time; train/recipes.py).",
         "The budget of every run is the minutes alone (the fast recipe's 600-step cap, which keeps the demo the same",
         "on every machine, is lifted here; rows measured before 2026-12-01 kept it). `fast, random crops only` rows",
-        "were measured before the fast recipe centred crops on classes.",
+        "were measured before the fast recipe centred crops on classes; fast rows measured before 2026-12-02 drew the",
+        "class of a centred crop uniformly among those in the image, later ones by tempered inverse pixel frequency",
+        "(`--class-temperature 0.5`). `mild`/`wide jitter`: the photometric augmentation; `equalize`: per-image",
+        "histogram equalisation (`--recipes fast+equalize+wide`). `cores used / others'`: the CPU this run got (user",
+        "+ system seconds over wall seconds) and what every other process used meanwhile; `shared` when the others",
+        f"used {ALONE_BELOW} of a core or more: such a row did not have the machine to itself.",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
         "the oxide IoU). mIoU w/o bg: mean of the non-background classes' IoU over all test pixels.",
     ]
