@@ -139,7 +139,7 @@ def test_a_folder_with_earlier_outputs_is_refused_and_measure_reads_only_what_th
         predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_4.tif"], out, progress=False, engine="torch")
     second = predict(tiny_run["best_checkpoint"], [SAMPLE_TEST / "spot2_0d_4.tif"], out, progress=False,
                      overwrite=True, engine="torch")  # fmt: skip
-    assert Path(first[0]["mask"]).is_file()  # the earlier mask is still there, but no longer listed
+    assert not Path(first[0]["mask"]).is_file()  # --overwrite deleted what the earlier run listed
     summary = measure([out], tmp_path / "measurements")
     assert summary["masks"] == 1
     images = (tmp_path / "measurements" / "images.csv").read_text()

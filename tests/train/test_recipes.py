@@ -69,7 +69,7 @@ def test_class_centred_crops_show_the_rare_class_more_often():
     pixels = np.concatenate([images.load(i)[1].ravel() for i in range(len(images))])
     assert (pixels == tertiary).mean() < 0.05
     assert counts[1.0] > 2 * counts[0.0]
-    assert TrainConfig(recipe="fast").class_crops == 0.5 and TrainConfig().class_crops == 0.0
+    assert TrainConfig(recipe="fast").class_crops == 0.5 and TrainConfig(recipe="paper").class_crops == 0.0
     assert TrainConfig(recipe="fast").class_temperature == 0.5
     with pytest.raises(SettingsError, match="class_crops"):
         TrainConfig(recipe="fast", class_crops=1.5)
@@ -93,9 +93,11 @@ def test_the_plan_paces_validation_and_fits_the_step_budget():
         "crops_per_epoch 40: 3 validations within the 30 steps (validating 4 images takes 100 tiles: more would "
         "cost more than training)"
     ]
+    # 48 steps afford 4 validations (576 passes), 50 steps too, but 4 do not divide 50: 2, and the budget stays 50
+    assert plan(TrainConfig(recipe="fast", max_steps=48), sample_description())[0].crops_per_epoch == 12 * 4
     longer, reasons = plan(TrainConfig(recipe="fast", max_steps=50), sample_description())
-    assert longer.crops_per_epoch == 13 * 4 and longer.max_steps == 52  # 600 passes afford 4 validations
-    assert reasons[0] == "crops_per_epoch 52: 4 validations within the 50 steps" and "max_steps 52" in reasons[1]
+    assert longer.crops_per_epoch == 25 * 4 and longer.max_steps == 50
+    assert reasons == ["crops_per_epoch 100: 2 validations within the 50 steps"]
     given, _ = plan(TrainConfig(recipe="fast", crops_per_epoch=20, tile_size=512), sample_description())
     assert (given.crops_per_epoch, given.tile_size) == (20, 512)
 
@@ -169,7 +171,7 @@ def test_warmup_then_cosine_to_zero_by_steps_or_time():
 
 def test_a_fast_run_ends_on_a_validated_checkpoint(tmp_path):
     config = tiny_config(tmp_path, "fast", recipe="fast", max_steps=8, warmup=0.25, val_overlap=0.0,
-                         crops_per_epoch=None, max_epochs=1000)  # fmt: skip
+                         crops_per_epoch=8, max_epochs=1000)  # fmt: skip
     summary = train(config, progress=False)
     with open(Path(summary["run_dir"]) / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))

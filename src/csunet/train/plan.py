@@ -135,12 +135,13 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
         if config.max_steps and steps > config.max_steps // MIN_VALIDATIONS:
             # a short budget: MIN_VALIDATIONS validations when together they cost no more than the training does,
             # else as many as do (at least the one at the end)
+            # (as many as divide the steps evenly, so the step budget stays as given)
             affordable = int(config.max_steps * config.batch_size * TRAIN_COST_PER_CROP // max(tiles, 1))
-            validations = max(1, min(MIN_VALIDATIONS, affordable))
-            steps = max(1, math.ceil(config.max_steps / validations))
-            why = (
-                f"{validations} validation{'s' * (validations > 1)} within the {config.max_steps} steps"
-                + ("" if validations == MIN_VALIDATIONS else f" ({validated}: more would cost more than training)")
+            most = max(1, min(MIN_VALIDATIONS, affordable))
+            validations = next(v for v in range(most, 0, -1) if config.max_steps % v == 0)
+            steps = max(1, config.max_steps // validations)
+            why = f"{validations} validation{'s' * (validations > 1)} within the {config.max_steps} steps" + (
+                "" if most == MIN_VALIDATIONS else f" ({validated}: more would cost more than training)"
             )
         changes["crops_per_epoch"] = steps * config.batch_size
         reasons.append(f"crops_per_epoch {steps * config.batch_size}: {why}")
