@@ -12,12 +12,12 @@ images, the image, the truth and each checkpoint's errors (white TP, black TN, r
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.train_cpu import save_figure
 from csunet.data import SegmentationDataset
 from csunet.data.masks import IGNORE_INDEX
 from csunet.data.tasks import resolve_data_root
@@ -111,10 +111,7 @@ def figure(results: dict, path: Path) -> None:
     axes.flat[-1].axis("off")
     fig.suptitle("Grey levels of each class: training images (solid) and test images (dashed)")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def error_panels(task: str, checkpoints: dict[str, str], path: Path, images: int = 2) -> None:

@@ -328,7 +328,14 @@ def figure(rows: list[dict], path: Path) -> None:
     for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
     figure_.tight_layout()
+    save_figure(figure_, path)
+
+
+def save_figure(figure_, path: Path) -> None:
+    """A matplotlib figure as a PNG, written atomically, then closed."""
     import io
+
+    from matplotlib import pyplot as plt
 
     buffer = io.BytesIO()
     figure_.savefig(buffer, format="png")
