@@ -44,6 +44,11 @@ class LoadedCheckpoint:
         return [tuple(c) for c in self.meta["colours"]]
 
 
+def per_image_intensity(meta: dict) -> str:
+    """The checkpoint's per-image standardisation (:mod:`csunet.data.intensity`); older checkpoints had none."""
+    return meta["normalisation"].get("per_image", "none")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from csunet.checkpoint import LoadedCheckpoint
+from csunet.checkpoint import LoadedCheckpoint, per_image_intensity
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.holdout import hold_out
 from csunet.data.transforms import eval_transform
@@ -146,8 +146,3 @@ def checkpoint_dataset(
     return SegmentationDataset(
         description, split, eval_transform(meta["augment"]), meta["channels"], intensity=per_image_intensity(meta)
     )
-
-
-def per_image_intensity(meta: dict) -> str:
-    """The checkpoint's per-image standardisation (:mod:`csunet.data.intensity`); older checkpoints had none."""
-    return meta["normalisation"].get("per_image", "none")

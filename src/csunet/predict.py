@@ -29,7 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from csunet.checkpoint import CheckpointError, LoadedCheckpoint
+from csunet.checkpoint import CheckpointError, LoadedCheckpoint, per_image_intensity
 from csunet.data.errors import DataError
 from csunet.data.intensity import standardise
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
@@ -92,7 +92,7 @@ def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
     if image.shape[-1] not in (1, channels):
         raise DataError(f"image has {image.shape[-1]} channels, the model takes {channels}")
     mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
-    image = standardise(image, meta["normalisation"].get("per_image", "none"))
+    image = standardise(image, per_image_intensity(meta))
     tensor = torch.empty(channels, *image.shape[:2])
     for channel in range(channels):
         plane = image[..., channel if image.shape[-1] > 1 else 0]

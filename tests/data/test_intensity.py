@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from csunet.checkpoint import per_image_intensity
 from csunet.data import SegmentationDataset, sample_description
 from csunet.data.intensity import standardise
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from csunet.errors import SettingsError
-from csunet.evaluate import per_image_intensity
 from csunet.predict import normalised_tensor
 from csunet.train import TrainConfig
 from csunet.train.augment import train_transform

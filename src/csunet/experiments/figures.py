@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from csunet.checkpoint import load_checkpoint
+from csunet.checkpoint import load_checkpoint, per_image_intensity
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.transforms import eval_transform
-from csunet.evaluate import denormalise, per_image_intensity
+from csunet.evaluate import denormalise
 from csunet.inference import sliding_window_logits
 from csunet.metrics import predicted_classes
 from csunet.render import captioned_row, colour_mask, foreground_error_panel, png_bytes, to_rgb8
