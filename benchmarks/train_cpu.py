@@ -176,7 +176,7 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
         "nasa_iou": test["nasa_iou"], "miou_without_background": test["miou_without_background"],
         "per_class_iou": test["per_class_iou"], "epochs": summary["epochs"], "steps": summary["steps"],
         "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "curve": curve(Path(summary["run_dir"])),
-        "cpu_share": share.record,
+        "cpu_share": share.record, "best_checkpoint": summary["best_checkpoint"],
     }  # fmt: skip
 
 

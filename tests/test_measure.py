@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from csunet.cli import app
 from csunet.data import DataError, sample_root
-from csunet.measure import MeasureSettings, astm_grain_size_number, feret_diameters, measure, measure_mask
+from csunet.measure import measure
+from csunet.morphometry import MeasureSettings, astm_grain_size_number, feret_diameters, measure_mask
 from csunet.predict import predict
 
 runner = CliRunner()

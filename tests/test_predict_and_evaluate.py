@@ -127,6 +127,7 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
         probabilities=True,
         progress=False,
         engine="torch",
+        cleanup=["off"],  # the masks as the model predicts them: what NASA IoU scores
     )
     description = load_description("sample-binary")
     truths = {
@@ -139,3 +140,69 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
         assert row["nasa_iou"] == pytest.approx((predicted & truth).sum() / union if union else 1.0, abs=1e-3)
         planes = tifffile.imread(record["probabilities"])
         assert planes.shape[0] == 2 and np.allclose(planes.sum(axis=0), 1, atol=1e-6)
+
+
+def test_training_decides_the_cleanup_and_evaluation_measures_against_the_truth(tiny_run, tmp_path):
+    rules = load_checkpoint(tiny_run["best_checkpoint"]).meta["cleanup"]
+    tried = sum(len(limits) for limits in rules["limits"].values())
+    assert rules["decisions"][0].startswith("as predicted") and len(rules["decisions"]) == 1 + tried
+    summary = json.loads((Path(tiny_run["run_dir"]) / "summary.json").read_text())
+    assert summary["cleanup"]["decisions"] == rules["decisions"]
+    shown = runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--split", "val"], terminal_width=120)
+    assert shown.exit_code == 0, shown.output
+    assert "against the truth" in shown.output and "ECD d50 (px)" in shown.output
+    result = json.loads(runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--json"]).output)
+    # the truth side is what `csunet measure` says of the true test masks, written as index masks
+    masks = tmp_path / "truth"
+    masks.mkdir()
+    from csunet.data import SegmentationDataset, sample_description
+
+    truth = SegmentationDataset(sample_description(), "test")
+    for index, name in enumerate(truth.names()):
+        Image.fromarray(truth.load(index)[1]).save(masks / f"{Path(name).stem}_mask.png")
+    measured = json.loads(
+        runner.invoke(
+            app,
+            [
+                "measure",
+                str(masks),
+                "--out",
+                str(tmp_path / "m"),
+                "--classes",
+                "matrix,secondary,tertiary",
+                "--json",
+            ],
+        ).output  # fmt: skip
+    )["per_class"]
+    agreement = result["measurement_agreement"]["per_class"]
+    assert agreement["secondary"]["count"]["truth"] == measured["secondary"]["count"] == 110
+    assert agreement["tertiary"]["ecd_d50"]["truth"] == pytest.approx(measured["tertiary"]["ecd_px_d50"])
+    assert agreement["matrix"]["area_fraction"]["truth"] == pytest.approx(measured["matrix"]["area_fraction_mean"])
+    off = json.loads(
+        runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--json", "--cleanup", "off"]).output
+    )
+    assert off["cleanup"] == "none" and "mask_miou_without_cleanup" not in off
+
+
+def test_predict_applies_a_changed_cleanup(tiny_run, tmp_path):
+    image = sample_root() / "test" / "spot2_0d_0.tif"
+    records = predict(tiny_run["best_checkpoint"], [image], tmp_path / "raw", progress=False, engine="torch",
+                      cleanup=["off"])  # fmt: skip
+    raw = np.asarray(Image.open(records[0]["mask"]))
+    records = predict(tiny_run["best_checkpoint"], [image], tmp_path / "cleaned", progress=False, engine="torch",
+                      cleanup=["small_regions.secondary=100000", "small_regions.tertiary=100000"])  # fmt: skip
+    cleaned = np.asarray(Image.open(records[0]["mask"]))
+    from scipy import ndimage
+
+    def areas(mask: np.ndarray, index: int) -> np.ndarray:
+        labels, _ = ndimage.label(mask == index, np.ones((3, 3)))
+        return np.bincount(labels.ravel())[1:]
+
+    for index in (1, 2):
+        assert (areas(cleaned, index) >= 100000).all()
+    assert any((areas(raw, index) < 100000).any() for index in (1, 2)) and not np.array_equal(raw, cleaned)
+    manifest = json.loads((tmp_path / "cleaned" / "predictions.json").read_text())
+    # the overrides join what the checkpoint kept
+    assert {"small_regions secondary < 100000 px", "small_regions tertiary < 100000 px"} <= set(
+        manifest["cleanup"].split("; ")
+    )

@@ -17,7 +17,8 @@ from csunet.data.errors import DataError
 from csunet.data.io import read_image
 from csunet.errors import SettingsError
 from csunet.measure import measure
-from csunet.predict import parse_shard, predict
+from csunet.predict import launch_shard, predict
+from csunet.sharding import parse_shard
 
 IMAGES = 500
 
@@ -137,12 +138,12 @@ def test_shards_split_the_folder_and_the_last_merges(tiny_run, folder, tmp_path)
 
 def test_shard_settings_are_checked(monkeypatch):
     assert parse_shard("2/8") == (2, 8) and parse_shard(None) == (1, 1)
-    for bad in ("0/3", "4/3", "1-3", "a/b"):
+    for bad in ("0/3", "4/3", "1-3", "a/b", "²/2", "1/٣"):
         with pytest.raises(ValueError, match="shard"):
             parse_shard(bad)
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "2")
-    assert parse_shard(None) == (3, 4)  # under torchrun: the rank's share
+    assert launch_shard(None) == (3, 4) and parse_shard(None) == (1, 1)  # under torchrun: the rank's share
 
 
 def test_decoding_and_writing_overlap_the_engine_and_records_keep_their_order(tiny_run, folder, tmp_path,

@@ -7,6 +7,7 @@ unpickles code (``weights_only=True``).
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from torch import nn
 
 from csunet.errors import CsunetError
 from csunet.models.registry import create_model
+from csunet.utils import atomic_write_bytes
 from csunet.weights.files import load_without_running_code
 
 META_KEY = "csunet"
@@ -60,6 +62,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             "pretrained encoder weights are loaded with `csunet train --swin-weights/--cnn-weights` instead"
         )
     return checkpoint
+
+
+def record_meta(path: str | os.PathLike, key: str, value) -> None:
+    """Set ``key`` of the checkpoint's metadata (what was decided after training, e.g. the clean-up), rewriting the
+    file atomically: it is whole before and after, never half-written."""
+    checkpoint = read_checkpoint(path)
+    checkpoint[META_KEY][key] = value
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def model_state(checkpoint: dict) -> dict:

@@ -10,14 +10,17 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from csunet.checkpoint import LoadedCheckpoint, per_image_intensity
+from csunet.checkpoint import LoadedCheckpoint, per_image_intensity, record_meta
+from csunet.cleanup import CleanupRules, choose_rules, clean, overridden, rules_from_meta
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.holdout import hold_out
+from csunet.data.masks import IGNORE_INDEX
 from csunet.data.transforms import eval_transform
 from csunet.errors import SettingsError
 from csunet.export import load_engine
 from csunet.inference import default_device, sliding_window_logits
-from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, nasa_iou, predicted_classes
+from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, mask_mean_iou, nasa_iou, predicted_classes
+from csunet.morphometry import MeasureSettings, agreement
 from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to_rgb8
 from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
@@ -53,9 +56,14 @@ def evaluate_model(
     batch_size: int = 4,
     figures: str | os.PathLike | None = None,
     progress: bool = True,
+    cleanup: CleanupRules | None = None,
+    keep_masks: bool = False,
 ) -> dict:
-    """Metrics of ``loaded`` on every image of ``dataset`` (an eval-transformed SegmentationDataset)."""
+    """Metrics of ``loaded`` on every image of ``dataset`` (an eval-transformed SegmentationDataset): the model's
+    IoU (from its outputs), and of the masks users get (after ``cleanup``) their IoU and how far their measurements
+    are from the truth's. ``keep_masks``: also return the truth and the masks as predicted, by image name."""
     meta, classes = loaded.meta, loaded.classes
+    truths, predictions = {}, {}
     # one process evaluates everything, even right after a multi-process training run: no syncing
     nasa, confusion = (
         NasaIoU(meta["activation"], sync_on_compute=False),
@@ -77,12 +85,13 @@ def evaluate_model(
                 "nasa_iou": float(nasa_iou(logits, mask[None], activation=meta["activation"])[0]),
             }
         )
+        predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
+        truths[names[index]], predictions[names[index]] = mask.numpy().astype(np.uint8), predicted
         if figures is not None:
-            predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
             figure = error_figure(
                 denormalise(image, meta),
-                mask.numpy().astype(np.uint8),
-                predicted,
+                truths[names[index]],
+                clean(predicted, cleanup),
                 classes,
                 loaded.colours,
                 meta.get("background", 0),
@@ -91,7 +100,37 @@ def evaluate_model(
     summary = iou_summary(nasa.compute(), confusion.compute(), classes, meta.get("background", 0))
     summary["per_image"] = per_image
     summary["images"] = len(per_image)
+    summary |= mask_metrics(truths, predictions, meta, cleanup)
+    if keep_masks:
+        summary["masks"] = {"truth": truths, "predicted": predictions}
     return summary
+
+
+def measure_settings(meta: dict) -> MeasureSettings:
+    """How a checkpoint's masks are measured in evaluation: its classes, kinds by name, pixels as the unit."""
+    return MeasureSettings(meta["classes"], background=meta.get("background", 0))
+
+
+def mask_metrics(
+    truths: dict[str, np.ndarray], predictions: dict[str, np.ndarray], meta: dict, cleanup: CleanupRules | None
+) -> dict:
+    """Of the masks users get (the arg-max after ``cleanup``): mean IoU, and the agreement of their measurements
+    with the truth's (:func:`csunet.morphometry.agreement`); with clean-up also both as predicted."""
+    settings = measure_settings(meta)
+    labelled = {
+        name: np.where(truths[name] == IGNORE_INDEX, IGNORE_INDEX, mask) for name, mask in predictions.items()
+    }
+    cleaned = {name: clean(mask, cleanup) for name, mask in labelled.items()}
+    count = len(settings.classes)
+    result = {
+        "cleanup": cleanup.describe() if cleanup else "none",
+        "mask_miou": mask_mean_iou(list(truths.values()), list(cleaned.values()), count),
+        "measurement_agreement": agreement(truths, cleaned, settings),
+    }
+    if cleanup is not None and cleanup.active():
+        result["mask_miou_without_cleanup"] = mask_mean_iou(list(truths.values()), list(labelled.values()), count)
+        result["measurement_agreement_without_cleanup"] = agreement(truths, labelled, settings)
+    return result
 
 
 def evaluate(
@@ -106,18 +145,45 @@ def evaluate(
     device: str | None = None,
     progress: bool = True,
     engine: str = "torch",
+    cleanup: list[str] | None = None,
 ) -> dict:
     """Load ``checkpoint`` and evaluate it on ``split`` of ``data`` (default: the data it was trained on), run by
     ``engine`` (:func:`csunet.export.load_engine`; default the checkpoint in PyTorch, fp32 even on a GPU, as
-    trained)."""
+    trained); the masks are cleaned as the checkpoint says, changed by ``cleanup``
+    (:func:`csunet.cleanup.overridden`)."""
+    cleanup = cleanup or []
     if figures is not None:
         writable_folder(figures, "error panels")
     keep_freed_memory()
     loaded = load_engine(checkpoint, engine, device or default_device(), bf16=False)
     dataset = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
-    result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress)
+    rules = overridden(rules_from_meta(loaded.meta), cleanup)
+    result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress, rules)
     result.update({"checkpoint": str(checkpoint), "data": dataset.description.name, "split": split, "tta": tta,
                    "engine": loaded.engine})  # fmt: skip
+    return result
+
+
+def choose_cleanup(
+    checkpoint: str | os.PathLike,
+    data: str | None = None,
+    split: str = "val",
+    data_root: str | os.PathLike | None = None,
+    overlap: float = 0.5,
+    progress: bool = True,
+) -> dict:
+    """Derive the clean-up limits from the training masks, keep the rules that bring ``split``'s measurements
+    closer to the truth without lowering its mask IoU (:func:`csunet.cleanup.choose_rules`), and record them in
+    ``checkpoint``. Returns the evaluation of ``split`` as predicted, with the rules under ``cleanup_rules``."""
+    loaded = load_engine(checkpoint, "torch", "cpu", bf16=False)
+    dataset = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
+    train_masks = checkpoint_dataset(loaded, checkpoint, data, "train", data_root)
+    result = evaluate_model(loaded, dataset, overlap, progress=progress, keep_masks=True)
+    masks = result.pop("masks")
+    rules = choose_rules([train_masks.load(i)[1] for i in range(len(train_masks))], masks["truth"],
+                         masks["predicted"], measure_settings(loaded.meta))  # fmt: skip
+    record_meta(checkpoint, "cleanup", rules.to_dict())
+    result["cleanup_rules"] = rules
     return result
 
 

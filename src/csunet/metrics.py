@@ -13,6 +13,7 @@ states are summed over all of them before a value is computed: every process rep
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchmetrics import Metric
 
@@ -64,6 +65,20 @@ def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, num_classes:
     valid = target != IGNORE_INDEX
     index = target[valid] * num_classes + predicted[valid]
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def masks_confusion(truth: list[np.ndarray], predicted: list[np.ndarray], num_classes: int) -> torch.Tensor:
+    """(K, K) counts over pairs of index masks (the masks users get, after any clean-up)."""
+    total = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for target, mask in zip(truth, predicted, strict=True):
+        total += confusion_matrix(torch.from_numpy(mask.astype(np.int64)), torch.from_numpy(target.astype(np.int64)),
+                                  num_classes)  # fmt: skip
+    return total
+
+
+def mask_mean_iou(truth: list[np.ndarray], predicted: list[np.ndarray], num_classes: int) -> float:
+    """Mean IoU over every class (absent ones skipped) of index masks against their truth."""
+    return float(torch.nanmean(per_class_iou(masks_confusion(truth, predicted, num_classes))))
 
 
 def per_class_iou(confusion: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from rich.progress import (
 )
 
 from csunet.checkpoint import CheckpointError, LoadedCheckpoint, per_image_intensity
+from csunet.cleanup import CleanupRules, clean, overridden, rules_from_meta
 from csunet.data.errors import DataError
 from csunet.data.intensity import standardise
 from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
@@ -49,6 +50,7 @@ from csunet.prediction_folder import (
     write_manifest,
 )
 from csunet.render import overlay, png_bytes, tiff_bytes, to_rgb8
+from csunet.sharding import parse_shard, shard_of
 from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
 MASK_FORMATS = ("png", "tif")
@@ -147,6 +149,7 @@ def predict(
     engine: str = "auto",
     overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
+    cleanup: list[str] | None = None,
 ) -> list[dict]:
     """Segment every image in ``inputs``; one record per image with the files written or the error met.
 
@@ -163,12 +166,15 @@ def predict(
     ``shard`` ``"K/N"`` segments only every N-th image starting with the K-th (job arrays: one process per node or
     GPU; under ``torchrun`` the rank decides) into ``predictions.shard-K-of-N.json``; the shard that finishes last
     merges the N lists into ``predictions.json``.
+
+    Masks are cleaned as the checkpoint says (:mod:`csunet.cleanup`), changed by ``cleanup`` settings
+    (``["off"]``: as the model predicts).
     """
     if mask_format not in MASK_FORMATS:
         raise SettingsError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
     check_overlap(overlap)
     check_range("predict", "batch_size", batch_size, 1)
-    index, count = parse_shard(shard)
+    index, count = launch_shard(shard)
     images = collect_images(inputs)
     refuse_same_names(images)
     refuse_output_among_inputs(out, images)
@@ -185,20 +191,24 @@ def predict(
         "mask_format": mask_format,
         "probabilities": probabilities,
         "uncertainty": uncertainty,
+        "cleanup": list(cleanup or []),
     }
+    keep_freed_memory()
+    # the model and its clean-up first: a checkpoint or setting that fails touches no earlier outputs
+    loaded = load_engine(checkpoint, settings["engine"], device)
+    rules = overridden(rules_from_meta(loaded.meta), settings["cleanup"])
     out = writable_folder(out, "predictions")
     if overwrite and count == 1:  # shards of one run would delete each other's outputs
         clear_earlier_run(out, OUTPUT_KEYS)
     done = {} if overwrite else finished_records(out, settings, images, (index, count))
-    keep_freed_memory()
-    loaded = load_engine(checkpoint, settings["engine"], device)
-    mine = images[index - 1 :: count]
+    mine = shard_of(images, index, count)
     manifest = {
         "checkpoint": str(checkpoint),
         "classes": loaded.classes,
         "colours": loaded.meta["colours"],
         "pixel_size_um": loaded.meta.get("pixel_size_um"),
         "background": loaded.meta.get("background", 0),
+        "cleanup": rules.describe() if rules else "none",
         "settings": settings,
         "inputs": len(mine),
         "complete": False,
@@ -243,7 +253,7 @@ def predict(
 
             def write() -> None:
                 written = write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities,
-                                        uncertainty)  # fmt: skip
+                                        uncertainty, rules)  # fmt: skip
                 finish({"image": str(path), **written}, True)
 
             return write
@@ -287,21 +297,13 @@ def read_ahead(paths: list[Path]) -> Iterator[tuple[Path, np.ndarray | Exception
             yield path, image.result()
 
 
-def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:
-    """(K, N) from ``"K/N"``, 1 <= K <= N; without one, the rank and world size of a ``torchrun`` launch, or
-    (1, 1)."""
+def launch_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:
+    """(K, N) of :func:`csunet.sharding.parse_shard`; without one, the rank and world size of a ``torchrun`` launch,
+    or (1, 1)."""
     if shard is None:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         return (int(os.environ.get("RANK", "0")) + 1, world) if world > 1 else (1, 1)
-    if isinstance(shard, str):
-        parts = shard.split("/")
-        if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
-            raise SettingsError(f"shard {shard!r}: give K/N, e.g. 2/8 for the second of eight parts")
-        shard = (int(parts[0]), int(parts[1]))
-    index, count = shard
-    if not 1 <= index <= count:
-        raise SettingsError(f"shard {index}/{count}: K must be between 1 and N")
-    return index, count
+    return parse_shard(shard)
 
 
 def launcher_device() -> str | None:
@@ -411,12 +413,12 @@ STRIP_ROWS = 256
 """Rows turned into mask and overlay at a time: full-size temporaries (int64 arg-max, float blends) never exist."""
 
 
-def class_mask(logits: torch.Tensor) -> np.ndarray:
-    """(H, W) uint8 class indices of (K, H, W) logits."""
+def class_mask(logits: torch.Tensor, cleanup: CleanupRules | None = None) -> np.ndarray:
+    """(H, W) uint8 class indices of (K, H, W) logits, cleaned by ``cleanup`` (:func:`csunet.cleanup.clean`)."""
     mask = np.empty(logits.shape[1:], dtype=np.uint8)
     for top in range(0, mask.shape[0], STRIP_ROWS):
         mask[top : top + STRIP_ROWS] = predicted_classes(logits[None, :, top : top + STRIP_ROWS])[0].numpy()
-    return mask
+    return clean(mask, cleanup)
 
 
 def overlay_in_strips(image: np.ndarray, mask: np.ndarray, colours, background: int | None = 0) -> np.ndarray:
@@ -437,8 +439,9 @@ def write_outputs(
     mask_format: str = "png",
     probabilities: bool = False,
     uncertainty: bool = False,
+    cleanup: CleanupRules | None = None,
 ) -> dict:
-    mask = class_mask(logits)
+    mask = class_mask(logits, cleanup)
     written = {}
     mask_path = out / f"{stem}{MASK_SUFFIX}.{mask_format}"
     atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else tiff_bytes(mask, "YX"))

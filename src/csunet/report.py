@@ -17,10 +17,13 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from csunet.errors import MissingInputError
-from csunet.measure import measure, size_summary
+from csunet.measure import measure
+from csunet.morphometry import agreement_rows, size_summary, with_interval
 from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST
-from csunet.utils import atomic_write_text
+from csunet.utils import atomic_write_text, writable_file
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -57,14 +60,26 @@ def _table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _histogram(values: list[float], title: str, xlabel: str) -> bytes:
+def _histogram(
+    values: list[float], title: str, xlabel: str, against: dict[str, list[float]] | None = None
+) -> bytes:
+    """A histogram of ``values``; with ``against`` (label -> values), step outlines of each on the same bins."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    ax.hist(values, bins=min(40, max(5, len(values) // 3)), color="#3b6ea8", edgecolor="white")
+    pooled = values + [v for series in (against or {}).values() for v in series]
+    bins = np.histogram_bin_edges(pooled, bins=min(40, max(5, len(values) // 3)))
+    if against:
+        for (label, series), colour in zip(against.items(), ("#222222", "#d1495b")):
+            ax.hist(
+                series, bins=bins, histtype="step", linewidth=1.6, color=colour, label=f"{label} ({len(series)})"
+            )
+        ax.legend(fontsize=8)
+    else:
+        ax.hist(values, bins=bins, color="#3b6ea8", edgecolor="white")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
@@ -87,14 +102,14 @@ def measurement_section(summary: dict, folder: Path) -> str:
     unit = summary["unit"]
     rows = []
     for name, entry in summary["per_class"].items():
-        rows.append([name, entry["kind"], entry["area_fraction_mean"], entry["area_fraction_std"],
-                     entry.get("count", ""), size_summary(entry, unit)])  # fmt: skip
+        rows.append([name, entry["kind"], with_interval(entry, "area_fraction_mean"), entry["area_fraction_std"],
+                     with_interval(entry, "count") if "count" in entry else "", size_summary(entry, unit)])  # fmt: skip
     parts = [
         f"<p>{summary['masks']} masks; lengths in {unit}"
         + (f" ({summary['pixel_size_um']} µm per pixel)" if summary["pixel_size_um"] else " (no pixel size known)")
         + f"; particles under {summary['min_size_px']} pixels dropped; particles cut by the border "
         + ("included in" if summary["border_particles_in_sizes"] else "left out of")
-        + " size statistics.</p>",
+        + f" size statistics. {html.escape(summary['intervals'])}.</p>",
         _table(["class", "kind", "area fraction (mean)", "(std over images)", "count", "sizes"], rows),
     ]
     figures = []
@@ -136,6 +151,26 @@ def _metrics_section(test: dict) -> str:
         f"{test.get('images', len(per_image))} images.</p>"
         + _table(["metric", "value"], rows)
         + (_table(["image", "NASA IoU"], per_image) if per_image else "")
+        + (_agreement_section(test) if "measurement_agreement" in test else "")
+    )
+
+
+def _agreement_section(test: dict) -> str:
+    """The measurements of the predicted masks against the truth's: a table, and truth-vs-predicted particle
+    sizes."""
+    found = test["measurement_agreement"]
+    figures = [
+        _figure(_histogram(sizes["truth"], f"{name}: equivalent circle diameter", found["unit"], sizes),
+                f"{name}: truth and predicted particle sizes", f"{name} truth and predicted size histograms")
+        for name, sizes in found["particle_sizes"].items() if sizes["truth"] or sizes["predicted"]
+    ]  # fmt: skip
+    return (
+        f"<h3>Measurements against the truth</h3><p>The predicted masks (clean-up: {html.escape(test['cleanup'])}) "
+        f"and the true masks of the {found['images']} images, measured by the same code with the same settings "
+        f"(particles from {found['min_size_px']} px, border particles left out of sizes). Relative errors in %, "
+        "area fractions and ASTM G as differences.</p>"
+        + _table(["class", "measure", "truth", "predicted", "error"], agreement_rows(found))
+        + ('<div class="row">' + "".join(figures) + "</div>" if figures else "")
     )
 
 
@@ -169,7 +204,7 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
 
 def build_report(source: str | os.PathLike, out: str | os.PathLike, say=print) -> Path:
     """Write the HTML report of a run folder or a predictions folder to ``out``; returns its path."""
-    source, out = Path(source), Path(out)
+    source, out = Path(source), writable_file(out, "report")
     is_run = (source / "config.yaml").is_file()
     if not is_run and not (source.is_dir() and any(source.glob(f"*{MASK_SUFFIX}.*"))):
         raise MissingInputError(f"{source}: neither a run folder (config.yaml) nor a folder of predicted masks")

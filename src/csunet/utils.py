@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -13,8 +15,7 @@ from csunet.errors import CsunetError, OutputError
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it into place, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = writable_file(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())
@@ -46,6 +47,30 @@ def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Pat
         problem = "it is a file" if path.is_file() else (exc.strerror or type(exc).__name__).lower()
         raise OutputError(f"{path}: cannot write the {what} there ({problem}); choose another") from None
     return path
+
+
+def writable_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` as a file that can be written (its folder made if missing): a folder of that name, or a folder that
+    cannot be made, is an error naming it, said before any work is done that would be lost."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: a folder, where the {what} should be written as a file; name a file")
+    writable_folder(path.parent, f"{what}'s folder")
+    return path
+
+
+@contextmanager
+def removed_if_left_empty(folder: str | os.PathLike) -> Iterator[Path]:
+    """Around work that makes ``folder``: when the work fails before writing anything there, the empty folder it
+    made is removed again, so a refused command leaves nothing behind."""
+    folder = Path(folder)
+    made = not folder.exists()
+    try:
+        yield folder
+    except BaseException:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -8,10 +8,11 @@ import yaml
 from typer.testing import CliRunner
 
 from csunet.cli import app
-from csunet.experiments.grid import expand_grid, load_grid, parse_shard, shard
+from csunet.experiments.grid import expand_grid, load_grid
 from csunet.experiments.runner import run_grid
 from csunet.experiments.store import connect, merge, rows, save
 from csunet.experiments.tables import table4, table8, table_by_weights, to_csv, to_latex, to_markdown
+from csunet.sharding import parse_shard, shard_of
 from tests.conftest import TINY_MODEL
 
 GRIDS = Path(__file__).resolve().parents[2] / "grids"
@@ -32,7 +33,7 @@ def ten_run_grid(tmp_path: Path) -> Path:
 def test_shards_are_disjoint_and_complete(tmp_path):
     runs = expand_grid(load_grid(ten_run_grid(tmp_path)))
     assert len(runs) == 10 and len({r.id for r in runs}) == 10
-    parts = [shard(runs, k, 3) for k in (1, 2, 3)]
+    parts = [shard_of(runs, k, 3) for k in (1, 2, 3)]
     ids = [r.id for part in parts for r in part]
     assert sorted(ids) == sorted(r.id for r in runs) and len(ids) == len(set(ids))
     assert parse_shard("2/3") == (2, 3)

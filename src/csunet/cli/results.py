@@ -62,7 +62,7 @@ def measure(
 
 
 def show_measurements(summary: dict) -> None:
-    from csunet.measure import size_summary
+    from csunet.morphometry import size_summary, with_interval
 
     unit = summary["unit"]
     table = Table(title=f"{summary['masks']} masks, lengths in {unit}" + (
@@ -71,9 +71,11 @@ def show_measurements(summary: dict) -> None:
     for column in ("class", "kind", "area fraction", "count", "size / thickness / G"):
         table.add_column(column)
     for name, entry in summary["per_class"].items():
-        fraction = f"{entry['area_fraction_mean']:.4f} +- {entry['area_fraction_std']:.4f}"
-        table.add_row(name, entry["kind"], fraction, str(entry.get("count", "")), size_summary(entry, unit))
+        fraction = with_interval(entry, "area_fraction_mean")
+        count = with_interval(entry, "count") if "count" in entry else ""
+        table.add_row(name, entry["kind"], fraction, count, size_summary(entry, unit))
     console.print(table)
+    say(summary["intervals"])
     say("tables: " + ", ".join(summary["files"].values()))
 
 
@@ -106,8 +108,8 @@ def benchmark(
         return
     if grid is None:
         fail("give --grid GRID.yaml (or a subcommand: merge)")
-    from csunet.experiments.grid import parse_shard
     from csunet.experiments.runner import run_grid
+    from csunet.sharding import parse_shard
 
     counts = run_grid(grid, db, parse_shard(shard), out, str(data_root) if data_root else None,
                       say=lambda text: say(text))  # fmt: skip

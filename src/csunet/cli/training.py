@@ -54,6 +54,22 @@ def print_metrics(result: dict, title: str) -> None:
     console.print(table)
     for row in result.get("per_image", []):
         say(f"  {row['image']}: NASA IoU {row['nasa_iou']:.4f}")
+    if "measurement_agreement" in result:
+        print_agreement(result)
+
+
+def print_agreement(result: dict) -> None:
+    """How far the measurements of the predicted masks are from the truth's, measured alike."""
+    from csunet.morphometry import agreement_rows
+
+    found = result["measurement_agreement"]
+    table = Table(title=f"measurements of the masks against the truth ({found['images']} images, particles from "
+                  f"{found['min_size_px']} px; clean-up: {result['cleanup']})")  # fmt: skip
+    for column in ("class", "measure", "truth", "predicted", "error"):
+        table.add_column(column, justify="left" if column in ("class", "measure") else "right")
+    for row in agreement_rows(found):
+        table.add_row(*row)
+    console.print(table)
 
 
 def _class_weights(text: str | None):
@@ -154,15 +170,17 @@ def evaluate(
     tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
     figures: Annotated[Path | None, typer.Option(help="Write an error panel per image here.")] = None,
     engine: EngineOption = "torch",
+    cleanup: CleanupOption = [],  # noqa: B006  (typer needs a literal default)
     as_json: JsonFlag = False,
 ) -> None:
-    """Metrics of a checkpoint on a split (default: the test split of the data it was trained on)."""
+    """Metrics of a checkpoint on a split (default: the test split of the data it was trained on), and how far the
+    measurements of its masks are from the truth's."""
     from csunet.evaluate import evaluate as evaluate_checkpoint
 
     engine = _prepared_engine(checkpoint, engine, quiet=as_json)
     result = evaluate_checkpoint(
         checkpoint, _data_spec(task, data, required=False), split, data_root, overlap, tta, figures=figures,
-        progress=not as_json, engine=engine,
+        progress=not as_json, engine=engine, cleanup=cleanup,
     )  # fmt: skip
     if as_json:
         print_json(result)
@@ -172,6 +190,14 @@ def evaluate(
         say(f"error panels in {figures}")
 
 
+CleanupOption = Annotated[
+    list[str],
+    typer.Option(
+        "--cleanup",
+        help="Change the clean-up the checkpoint records (decided on validation at the end of training): off, or "
+        "RULE.CLASS=PIXELS / RULE.CLASS=off, RULE one of small_regions, fragments, holes, split_touching; repeatable.",
+    ),
+]
 EngineOption = Annotated[
     str,
     typer.Option(
@@ -225,6 +251,7 @@ def predict(
             "folder with other images' or other settings' outputs is refused)."
         ),
     ] = False,
+    cleanup: CleanupOption = [],  # noqa: B006  (typer needs a literal default)
     shard: Annotated[
         str | None,
         typer.Option(
@@ -243,7 +270,7 @@ def predict(
     engine = _prepared_engine(checkpoint, engine, quiet=as_json)
     records = predict_images(
         checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
-        progress=not as_json, engine=engine, overwrite=overwrite, shard=shard,
+        progress=not as_json, engine=engine, overwrite=overwrite, shard=shard, cleanup=cleanup,
     )  # fmt: skip
     if as_json:
         print_json(records)

@@ -80,6 +80,11 @@ class DatasetDescription:
         where = self.source or self.name
         if not self.classes:
             raise DataError(f"{where}: no classes listed")
+        if len(self.classes) < 2:
+            raise DataError(
+                f"{where}: one class ({self.classes[0]!r}); a segmentation model tells at least two apart, so the "
+                "masks must mark at least two (e.g. matrix 0 and a phase 1)"
+            )
         if len(set(self.classes)) != len(self.classes):
             raise DataError(f"{where}: class names repeat: {self.classes}")
         if len(self.classes) >= 255:
@@ -221,6 +226,13 @@ def _mask_from_class_table(table: dict, mask: dict, where) -> dict:
             f"{where}: the classes table already gives each class its mask values; remove mask.{given[0]}"
         )
     names = [str(name) for name in table]
+    for name, value in zip(names, table.values()):
+        numbers = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, float)]
+        if numbers or (mask.get("encoding") == "index" and not _is_index_value(value)):
+            raise DataError(
+                f"{where}: class {name!r} has mask value {value!r}; index masks take whole numbers from 0 to 65535, "
+                "colour masks colours such as '#0000ff'"
+            )
     if all(_is_index_value(value) for value in table.values()):
         return {**mask, "encoding": mask.get("encoding", "index"), "values": dict(zip(names, table.values()))}
     others = [name for name, value in zip(names, table.values()) if value == OTHER_COLOUR]

@@ -137,6 +137,13 @@ def init_description(folder: str | Path, max_colours: int = 16) -> dict:
         raw = read_array(path)
         if raw.ndim == 2 or is_grey_rgb(raw):
             plane = raw if raw.ndim == 2 else raw[..., 0]
+            if np.issubdtype(plane.dtype, np.floating):
+                if not np.all(np.mod(plane, 1) == 0):
+                    raise DataError(
+                        f"{path}: mask values are fractions ({plane.dtype}, e.g. {plane[np.mod(plane, 1) != 0][0]:g}), "
+                        "not class numbers; save masks as integer images with one whole number per class"
+                    )
+                plane = plane.astype(np.int64)
             uniques, counts = np.unique(plane, return_counts=True)
             values.update(dict(zip(uniques.tolist(), counts.tolist())))
         if raw.ndim == 2:

@@ -50,6 +50,14 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         array = np.moveaxis(array, 0, -1)  # planar TIFF (C, H, W)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
+    if array.ndim == 3 and array.shape[-1] == 2:  # grey with transparency (PNG "LA")
+        opaque = np.iinfo(array.dtype).max if np.issubdtype(array.dtype, np.integer) else 1.0
+        if not np.all(array[..., 1] == opaque):
+            raise DataError(
+                f"{path}: a grey image with a transparency channel that is not opaque everywhere; what lies under "
+                "the transparent pixels is not defined. Save it without transparency (flatten it)"
+            )
+        array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
         raise DataError(
             f"{path}: unsupported image shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4) "

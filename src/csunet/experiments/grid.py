@@ -134,21 +134,3 @@ def expand_grid(grid: dict, data_root: str | None = None) -> list[GridRun]:
                 seen.add(run.id)
                 runs.append(run)
     return runs
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``K/N`` (1-based) -> (K, N); None -> the whole grid."""
-    if not text:
-        return 1, 1
-    try:
-        k, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise SettingsError(f"--shard takes K/N, e.g. 2/8, not {text!r}") from None
-    if not 1 <= k <= n:
-        raise SettingsError(f"--shard {text}: K must be between 1 and N")
-    return k, n
-
-
-def shard(runs: list[GridRun], k: int, n: int) -> list[GridRun]:
-    """Runs k, k+n, k+2n, ... (1-based): N shards are disjoint and together hold every run."""
-    return runs[k - 1 :: n]

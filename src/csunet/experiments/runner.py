@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from csunet.experiments.grid import GridRun, expand_grid, load_grid, shard
+from csunet.experiments.grid import GridRun, expand_grid, load_grid
 from csunet.experiments.store import connect, save, status_of
+from csunet.sharding import shard_of
 
 
 def machine() -> str:
@@ -42,7 +43,7 @@ def run_grid(
     say: Callable[[str], None] = print,
 ) -> dict:
     grid = load_grid(grid_path)
-    runs = shard(expand_grid(grid, data_root), *shard_spec)
+    runs = shard_of(expand_grid(grid, data_root), *shard_spec)
     connection = connect(db_path)
     out = Path(out) / grid["name"]
     counts = {"finished": 0, "failed": 0, "skipped": 0}

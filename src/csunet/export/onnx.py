@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from csunet.checkpoint import CheckpointError, load_checkpoint
-from csunet.utils import atomic_write_bytes
+from csunet.utils import atomic_write_bytes, writable_file
 
 META_KEY = "csunet"
 SOURCE_KEY = "csunet_source"
@@ -70,8 +70,8 @@ def source_stamp(checkpoint: Path) -> dict:
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Export a training checkpoint to ONNX (default: beside it, ``best.ckpt`` -> ``best.onnx``)."""
     checkpoint = Path(checkpoint)
+    out = writable_file(checkpoint.with_suffix(".onnx") if out is None else out, "ONNX model")
     loaded = load_checkpoint(checkpoint, "cpu")
-    out = checkpoint.with_suffix(".onnx") if out is None else Path(out)
     metadata = {META_KEY: loaded.meta, SOURCE_KEY: source_stamp(checkpoint)}
     return export_model(loaded.model, out, loaded.meta["tile_size"], loaded.meta["channels"], metadata)
 

@@ -74,13 +74,22 @@ def resolved_settings(name: str, settings: dict, preset: str | None = None) -> d
         raise SettingsError(
             f"model {name!r} has no preset {preset!r}; its presets are {', '.join(entry.presets) or 'none'}"
         )
-    return defaults | (entry.presets[preset] if preset else {}) | settings
+    resolved = defaults | (entry.presets[preset] if preset else {}) | settings
+    sizes = [key for key, default in defaults.items() if type(default) is int and default > 0]
+    wrong = [f"{key} {resolved[key]!r}" for key in sizes if type(resolved[key]) is not int or resolved[key] < 1]
+    if wrong:
+        raise SettingsError(
+            f"model {name!r}: {', '.join(wrong)}; sizes and counts are whole numbers of at least 1"
+        )
+    return resolved
 
 
 def create_model(name: str, preset: str | None = None, **settings) -> nn.Module:
     """Build a registered architecture, e.g. ``create_model("cs_unet", num_classes=3, encoder="resnet50")`` or
     ``create_model("cs_unet", preset="paper-512")``; a setting the model does not take is an error."""
     classes = {"num_classes": settings.pop("num_classes")} if "num_classes" in settings else {}
+    if classes and (type(classes["num_classes"]) is not int or classes["num_classes"] < 1):
+        raise SettingsError(f"model {name!r}: {classes['num_classes']!r} classes; a model needs at least one")
     return model_entry(name).builder(**classes, **resolved_settings(name, settings, preset))
 
 

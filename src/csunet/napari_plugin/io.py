@@ -16,7 +16,7 @@ from csunet.data.dataset import sample_root
 from csunet.data.description import DEFAULT_PALETTE
 from csunet.data.errors import DataError
 from csunet.data.io import read_array
-from csunet.measure import mask_classes
+from csunet.morphometry import mask_classes
 from csunet.napari_plugin.labels import labels_layer_kwargs, to_class_mask, to_layer_labels
 from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST, read_manifest
 from csunet.render import png_bytes, tiff_bytes

@@ -37,11 +37,13 @@ from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 from superqt.utils import ensure_main_thread
 
+from csunet.cleanup import rules_from_meta
 from csunet.data.io import to_float_image
 from csunet.errors import CsunetError
 from csunet.export import ENGINES, load_engine
 from csunet.inference import MAX_OVERLAP, TTA_MODES, default_device
-from csunet.measure import MeasureSettings, measure_masks, size_summary, summarise, write_measurements
+from csunet.measure import write_measurements
+from csunet.morphometry import MeasureSettings, measure_masks, size_summary, summarise
 from csunet.napari_plugin.labels import TrainingProject, labels_layer_kwargs, to_class_mask, to_layer_labels
 from csunet.predict import class_mask, class_probabilities, normalised_entropy, predict_one
 from csunet.train.finetune import FINE_TUNE_STEPS, fine_tune_config
@@ -138,7 +140,7 @@ def segment_array(
     entropy = None
     if uncertainty:
         entropy = normalised_entropy(class_probabilities(logits, loaded.meta["activation"])).numpy()
-    return Segmentation(class_mask(logits), entropy, loaded.meta, loaded.engine)
+    return Segmentation(class_mask(logits, rules_from_meta(loaded.meta)), entropy, loaded.meta, loaded.engine)
 
 
 def show_segmentation(viewer, image_layer, result: Segmentation, settings: dict, name: str):

@@ -7,6 +7,7 @@ trains exactly what the interrupted one did.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_range
 from csunet.train.recipes import DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
 from csunet.utils import read_yaml
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+DEVICES = re.compile(r"auto|-1|\d+|\[?\d+(,\s*\d+)*,?\]?", re.ASCII)
+"""What Lightning takes for devices: auto, -1 (all), a count, or a list of device numbers."""
 
 
 @dataclass
@@ -123,7 +129,7 @@ class TrainConfig:
     strategy: str = "auto"
     """Lightning strategy: auto, ddp, ..."""
     precision: str = "32-true"
-    """Lightning precision: 32-true, bf16-mixed, 16-mixed."""
+    """Lightning precision: 32-true, bf16-mixed, 16-mixed (or bf16-true, 16-true, 64-true)."""
     compile: bool = False
     """torch.compile the training forward pass: 1.5x the steps per second on an H200 with bf16 after about two
     minutes of compiling; no gain on a small CPU (benchmarks/results)."""
@@ -145,33 +151,30 @@ class TrainConfig:
         self.from_recipe = [name for name, value in RECIPES[self.recipe].items() if getattr(self, name) is None]
         for name in self.from_recipe:
             setattr(self, name, RECIPES[self.recipe][name])
+        choices = {"optimizer": ("optimizer", OPTIMIZERS), "schedule": ("schedule", SCHEDULES),
+                   "augment": ("augmentation preset", ("auto", *PRESETS)),
+                   "intensity": ("intensity standardisation", INTENSITY_METHODS),
+                   "photometric": ("photometric augmentation", PHOTOMETRIC), "loss": ("loss", LOSSES),
+                   "accelerator": ("accelerator", ACCELERATORS), "precision": ("precision", PRECISIONS)}  # fmt: skip
+        for name, (what, allowed) in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"unknown {what} {getattr(self, name)!r}; choose from {', '.join(allowed)} (--{name})"
+                )
+        if not DEVICES.fullmatch(str(self.devices)) or str(self.devices) in ("0", "-0"):
+            raise SettingsError(
+                f"--devices {self.devices!r}: auto, a count of at least 1, -1 for all, or a list of device numbers "
+                "such as 0,1"
+            )
         if self.init_weights and (self.swin_weights or self.cnn_weights):
             raise SettingsError(
                 "--init-weights starts from a whole trained model; leave out --swin-weights/--cnn-weights"
             )
-        if self.optimizer not in OPTIMIZERS:
-            raise SettingsError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise SettingsError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
         if self.schedule == "cosine" and not self.max_steps and not self.max_minutes:
             raise SettingsError(
                 "the cosine schedule decays over a budget: give --max-steps (optimiser steps) or --max-minutes"
             )
-        if self.augment not in (*PRESETS, "auto"):
-            raise SettingsError(
-                f"unknown augmentation preset {self.augment!r}; choose from auto, {', '.join(PRESETS)}"
-            )
         resolved_settings(self.model, self.model_settings)  # unknown model or setting names: an error now
-        if self.intensity not in INTENSITY_METHODS:
-            raise SettingsError(
-                f"unknown intensity standardisation {self.intensity!r}; choose from {', '.join(INTENSITY_METHODS)}"
-            )
-        if self.photometric not in PHOTOMETRIC:
-            raise SettingsError(
-                f"unknown photometric augmentation {self.photometric!r}; choose from {', '.join(PHOTOMETRIC)}"
-            )
-        if self.loss not in LOSSES:
-            raise SettingsError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         owner = "training setting"
         for name in ("patience", "max_epochs", "batch_size", "num_nodes"):
             check_range(owner, name, getattr(self, name), 1)

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from csunet.checkpoint import META_KEY, CheckpointError, model_state, read_checkpoint
@@ -29,7 +30,7 @@ from csunet.data import DataError, DatasetDescription, load_description
 from csunet.data.holdout import held_out_names, hold_out
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from csunet.errors import RunExistsError, SettingsError
-from csunet.evaluate import evaluate
+from csunet.evaluate import choose_cleanup, evaluate
 from csunet.models.registry import resolved_settings
 from csunet.runs import (
     BEST,
@@ -53,7 +54,7 @@ from csunet.train.plan import plan
 from csunet.train.recipes import ACTIVATIONS
 from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
-from csunet.utils import keep_freed_memory, writable_folder
+from csunet.utils import keep_freed_memory, removed_if_left_empty, writable_folder
 
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
 HOLDOUT_FILE = "holdout.json"
@@ -179,9 +180,21 @@ def train(
     started = time.monotonic()
     keep_freed_memory()
     run_dir = _agreed_run_dir(config, run_dir)
-    if rank_zero_only.rank == 0 and not resume:
-        refuse_existing_run(run_dir)
-        writable_folder(run_dir, "run folder")
+    with removed_if_left_empty(run_dir):
+        if rank_zero_only.rank == 0 and not resume:
+            refuse_existing_run(run_dir)
+            writable_folder(run_dir, "run folder")
+        return _train(config, run_dir, resume, progress, callbacks, started)
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    callbacks: list[L.Callback] | None,
+    started: float,
+) -> dict:
     last = checkpoint_path(run_dir, LAST)
     description = hold_out(
         load_description(config.data, config.data_root), config.val_fraction, config.test_fraction, config.seed
@@ -227,16 +240,12 @@ def train(
     else:  # whole epochs within the budget, and a hard stop well past it
         schedule = [EpochBudget(config.max_minutes)] if config.max_minutes is not None else []
         max_time = None if config.max_minutes is None else 1.5 * config.max_minutes
-    trainer = L.Trainer(
+    trainer = _trainer(
+        config,
         max_epochs=config.max_epochs,
         max_steps=config.max_steps or -1,
         gradient_clip_val=config.grad_clip or None,
         max_time={"minutes": max_time} if max_time is not None else None,
-        accelerator=config.accelerator,
-        devices=int(config.devices) if str(config.devices).isdigit() else config.devices,
-        num_nodes=config.num_nodes,
-        strategy=config.strategy,
-        precision=config.precision,
         deterministic=config.deterministic,
         callbacks=[
             EpochHistory(run_dir),
@@ -284,6 +293,21 @@ def _tensorboard(run_dir: Path):
         return False
 
 
+def _trainer(config: TrainConfig, **settings) -> L.Trainer:
+    """Lightning's trainer on the hardware the configuration names; hardware it cannot use (a GPU where there is
+    none, a device count it rejects) is refused by name, before anything is written."""
+    hardware = {"accelerator": config.accelerator, "devices": config.devices, "num_nodes": config.num_nodes,
+                "strategy": config.strategy, "precision": config.precision}  # fmt: skip
+    devices = str(config.devices)
+    try:
+        return L.Trainer(
+            **hardware | {"devices": int(devices) if devices.lstrip("-").isdigit() else devices}, **settings
+        )
+    except (MisconfigurationException, ValueError, TypeError, ImportError, RuntimeError) as exc:
+        given = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in hardware.items())
+        raise SettingsError(f"{given}: not usable on this machine: {exc}") from None
+
+
 def _finish(
     trainer: L.Trainer,
     module: SegmentationModule,
@@ -327,9 +351,14 @@ def _finish(
         "wall_seconds_this_session": round(time.monotonic() - started, 1),
         "never_predicted_on_validation": _warn_never_predicted(module),
     }
-    if config.val_tiles and best.exists():  # validation ran on windows: the whole split once now
-        full = evaluate(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
-                        progress=progress)  # fmt: skip
+    if best.exists():  # the whole validation split once more: the clean-up is decided on it
+        full = choose_cleanup(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
+                              progress=progress)  # fmt: skip
+        rules = full["cleanup_rules"]
+        print(f"clean-up decided on {config.val_split} (limits from the training masks): {rules.describe()}")
+        for line in rules.decisions:
+            print(f"  {line}")
+        summary["cleanup"] = {"kept": rules.describe(), "limits_px": rules.limits, "decisions": rules.decisions}
         summary["full_validation"] = {k: full[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou")}
     if "test" in description.splits and best.exists():
         try:

@@ -1,0 +1,267 @@
+"""Clean-up of predicted masks that the data decides: what the training masks never show is taken out of the
+arg-max mask before anyone measures it.
+
+Pixel IoU hides what skews the numbers users publish: a few-pixel patch of one class on the rim of another becomes a
+"particle", a missed pixel a "hole". Each rule has a per-class limit derived from the training masks
+(:func:`derive_limits`), and a rule is kept for a class only when it brings the measurements of the validation
+split closer to the truth's without lowering the validation mask IoU (:func:`choose_rules`). The kept rules and the
+reasons travel in the checkpoint, so `predict`, `evaluate`, napari and the demo clean alike (:func:`clean`).
+
+Rules, in the order they are applied:
+
+- ``small_regions`` (particle classes): a region smaller than the smallest real particle (the 1st percentile of the
+  training particles' areas, border particles left out) goes to the class around it.
+- ``fragments`` (classes but the background): a region that touches a region of another non-background class and is
+  smaller than any such region in the training masks (at most the class's 10th percentile area) goes to that class.
+- ``holes`` (classes but the background): an enclosed hole smaller than the training masks' smallest hole in that
+  class (or, with none there, its 1st-percentile region area) is filled with the class.
+- ``split_touching`` (particle classes): touching particles are cut apart along a distance-transform watershed,
+  seeds at least half the training particles' median radius apart; the cut line goes to the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
+
+from csunet.data.masks import IGNORE_INDEX
+from csunet.errors import SettingsError
+from csunet.metrics import mask_mean_iou
+from csunet.morphometry import MeasureSettings, agreement, agreement_score, measure_masks
+
+RULES = ("small_regions", "fragments", "holes", "split_touching")
+IOU_TOLERANCE = 0.001
+"""A rule may lower the validation mask IoU by at most this much (a rounding's worth) and still be kept."""
+EIGHT = np.ones((3, 3), bool)
+
+
+@dataclass
+class CleanupRules:
+    """Per-class limits (in pixels) derived from the training masks, which (rule, class) pairs validation kept, and
+    why. ``kept`` empty: the masks are left as the model predicts them."""
+
+    classes: list[str]
+    background: int | None
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    """rule -> class name -> limit in pixels (a minimum distance for ``split_touching``)."""
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    """rule -> the class names it acts on."""
+    decisions: list[str] = field(default_factory=list)
+    """One line per (rule, class) tried on validation: kept or not, and the numbers that decided."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CleanupRules:
+        return cls(**data)
+
+    def active(self) -> bool:
+        return any(self.kept.values())
+
+    def only(self, kept: dict[str, list[str]]) -> CleanupRules:
+        return CleanupRules(self.classes, self.background, self.limits, kept, self.decisions)
+
+    def describe(self) -> str:
+        """``small_regions tertiary < 12 px; holes secondary < 40 px`` or ``none``."""
+        parts = [f"{rule} {name} {'>=' if rule == 'split_touching' else '<'} {self.limits[rule][name]} px"
+                 for rule in RULES for name in self.kept.get(rule, [])]  # fmt: skip
+        return "; ".join(parts) or "none"
+
+
+def _regions(mask: np.ndarray, structure: np.ndarray = EIGHT) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of ``mask``'s connected regions and each label's area (index 0: outside)."""
+    labels, _ = ndimage.label(mask, structure)
+    return labels, np.bincount(labels.ravel())
+
+
+def _inner_areas(region: np.ndarray, structure: np.ndarray = EIGHT) -> np.ndarray:
+    """Areas of the regions that do not touch the image border (cut regions' areas say nothing)."""
+    labels, areas = _regions(region, structure)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    inner = np.ones(areas.size, bool)
+    inner[border] = False
+    inner[0] = False
+    return areas[inner]
+
+
+def _touching(labels: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The labels of ``labels``'s regions that have an 8-neighbour in ``other``."""
+    return np.unique(labels[ndimage.binary_dilation(other, EIGHT) & (labels > 0)])
+
+
+def derive_limits(masks: list[np.ndarray], settings: MeasureSettings) -> dict[str, dict[str, int]]:
+    """Each rule's per-class limit in pixels from the training masks (see the module's docstring)."""
+    limits: dict[str, dict[str, int]] = {rule: {} for rule in RULES}
+    background = settings.background
+    for index, name in enumerate(settings.classes):
+        if index == background or settings.kind(index) in ("layer", "boundary"):
+            continue
+        areas, touching, holes = [], [], []
+        for mask in masks:
+            region = mask == index
+            areas.append(_inner_areas(region))
+            others = (mask != index) & (mask != IGNORE_INDEX)
+            if background is not None:
+                others &= mask != background
+            labels, sizes = _regions(region)
+            touching.append(sizes[_touching(labels, others)])
+            holes.append(_inner_areas(~region, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)))
+        areas = np.concatenate(areas)
+        if areas.size == 0:
+            continue
+        low, tenth = int(np.percentile(areas, 1)), int(np.percentile(areas, 10))
+        touching, holes = np.concatenate(touching), np.concatenate(holes)
+        limits["fragments"][name] = int(min(touching.min(), tenth)) if touching.size else tenth
+        limits["holes"][name] = int(holes.min()) if holes.size else low
+        if settings.kind(index) == "particle":
+            limits["small_regions"][name] = max(low, 1)
+            radius = np.sqrt(np.median(areas) / np.pi)
+            limits["split_touching"][name] = max(2, int(round(radius / 2)))
+    return limits
+
+
+def _give_away(mask: np.ndarray, chosen: np.ndarray, allowed: np.ndarray) -> None:
+    """Every ``chosen`` pixel takes the class of the nearest ``allowed`` pixel (in place)."""
+    if chosen.any() and allowed.any():
+        _, (rows, cols) = ndimage.distance_transform_edt(~allowed, return_indices=True)
+        mask[chosen] = mask[rows[chosen], cols[chosen]]
+
+
+def _small_regions(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
+    labels, areas = _regions(mask == index)
+    small = (areas < limit)[labels] & (labels > 0)
+    _give_away(mask, small, ~small & (mask != IGNORE_INDEX))
+
+
+def _fragments(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
+    others = (mask != index) & (mask != IGNORE_INDEX)
+    if background is not None:
+        others &= mask != background
+    labels, areas = _regions(mask == index)
+    chosen = np.zeros(areas.size, bool)
+    chosen[_touching(labels, others)] = True
+    chosen &= areas < limit
+    chosen[0] = False
+    _give_away(mask, chosen[labels], others)
+
+
+def _holes(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
+    labels, areas = _regions(mask != index, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+    small = areas < limit
+    small[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = False
+    small[0] = False
+    mask[small[labels]] = index
+
+
+def _split_touching(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
+    if background is None:
+        return
+    region = mask == index
+    labels, _ = ndimage.label(region, EIGHT)
+    distance = ndimage.distance_transform_edt(region)
+    peaks = peak_local_max(distance, min_distance=limit, labels=labels, exclude_border=False)
+    seeds = np.zeros(mask.shape, np.int32)
+    seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    cut = watershed(-distance, seeds, mask=region, watershed_line=True)
+    mask[region & (cut == 0)] = background
+
+
+ACTIONS: dict[str, Callable[[np.ndarray, int, int, int | None], None]] = {
+    "small_regions": _small_regions,
+    "fragments": _fragments,
+    "holes": _holes,
+    "split_touching": _split_touching,
+}
+
+
+def clean(mask: np.ndarray, rules: CleanupRules | None) -> np.ndarray:
+    """The mask with the kept rules applied, in :data:`RULES` order (a copy; ``mask`` is left as it was)."""
+    if rules is None or not rules.active():
+        return mask
+    cleaned = mask.copy()
+    for rule in RULES:
+        for name in rules.kept.get(rule, []):
+            ACTIONS[rule](cleaned, rules.classes.index(name), rules.limits[rule][name], rules.background)
+    return cleaned
+
+
+def choose_rules(
+    train_masks: list[np.ndarray],
+    truth: dict[str, np.ndarray],
+    predicted: dict[str, np.ndarray],
+    settings: MeasureSettings,
+) -> CleanupRules:
+    """Derive the limits from ``train_masks`` and keep, one (rule, class) at a time in :data:`RULES` order, what
+    brings the measurements of the ``predicted`` validation masks closer to those of their ``truth`` (a lower
+    :func:`~csunet.morphometry.agreement_score`) while their mean mask IoU drops by at most
+    :data:`IOU_TOLERANCE`."""
+    rules = CleanupRules(list(settings.classes), settings.background, derive_limits(train_masks, settings))
+    classes = len(settings.classes)
+    truth_measured = measure_masks(truth, settings, shapes=False)
+
+    def judged(cleaned: dict[str, np.ndarray]) -> tuple[float, float]:
+        score = agreement_score(agreement(truth, cleaned, settings, truth_measured))
+        return score, mask_mean_iou(list(truth.values()), list(cleaned.values()), classes)
+
+    current = dict(predicted)
+    score, iou = judged(current)
+    rules.decisions.append(f"as predicted: measurement error {score:.4f}, mask IoU {iou:.4f}")
+    for rule in RULES:
+        for name, limit in rules.limits[rule].items():
+            trial = rules.only({**rules.kept, rule: [*rules.kept.get(rule, []), name]})
+            cleaned = {image: clean(mask, trial) for image, mask in predicted.items()}
+            if all(np.array_equal(cleaned[image], current[image]) for image in cleaned):
+                rules.decisions.append(f"{rule} {name} (limit {limit} px): not kept, it changes nothing here")
+                continue
+            new_score, new_iou = judged(cleaned)
+            keep = new_score < score and new_iou >= iou - IOU_TOLERANCE
+            rules.decisions.append(
+                f"{rule} {name} (limit {limit} px): {'kept' if keep else 'not kept'}, measurement error "
+                f"{score:.4f} -> {new_score:.4f}, mask IoU {iou:.4f} -> {new_iou:.4f}"
+            )
+            if keep:
+                rules.kept, score, iou, current = trial.kept, new_score, new_iou, cleaned
+    return rules
+
+
+def rules_from_meta(meta: dict) -> CleanupRules | None:
+    """The checkpoint's clean-up (None: trained before clean-up existed, or never chosen)."""
+    found = meta.get("cleanup")
+    return None if found is None else CleanupRules.from_dict(found)
+
+
+def overridden(rules: CleanupRules | None, settings: list[str]) -> CleanupRules | None:
+    """``rules`` changed by ``RULE.CLASS=PIXELS`` (a limit, the rule then kept for the class) or ``RULE.CLASS=off``
+    settings; ``off`` alone switches every rule off."""
+    if settings == ["off"]:
+        return None
+    if not settings:
+        return rules
+    if rules is None:
+        raise SettingsError("--cleanup: this checkpoint records no clean-up limits to change; use a newer run")
+    limits = {rule: dict(values) for rule, values in rules.limits.items()}
+    kept = {rule: list(names) for rule, names in rules.kept.items()}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        rule, _, name = key.partition(".")
+        if rule not in RULES or name not in rules.classes or not value:
+            raise SettingsError(
+                f"--cleanup {setting!r}: expected RULE.CLASS=PIXELS or RULE.CLASS=off, with RULE one of "
+                f"{', '.join(RULES)} and CLASS one of {', '.join(rules.classes)}; or off"
+            )
+        names = kept.setdefault(rule, [])
+        if value == "off":
+            kept[rule] = [n for n in names if n != name]
+            continue
+        if not value.isdigit() or int(value) < 1:
+            raise SettingsError(f"--cleanup {setting!r}: the limit is a whole number of pixels, at least 1")
+        limits.setdefault(rule, {})[name] = int(value)
+        if name not in names:
+            names.append(name)
+    return CleanupRules(rules.classes, rules.background, limits, kept, [*rules.decisions, f"changed: {settings}"])
