@@ -57,8 +57,8 @@ def checkpoint_for(task: str, minutes: float, data_root: Path, out: Path, runs: 
 def run_task(task: str, minutes: float, data_root: Path, out: Path, runs: Path | None) -> dict:
     checkpoint, trained = checkpoint_for(task, minutes, data_root, out, runs)
     with CpuShare() as share:
-        if "cleanup" not in read_checkpoint(checkpoint)["csunet"]:
-            choose_cleanup(checkpoint, split="val", progress=False)
+        if runs is not None or "cleanup" not in read_checkpoint(checkpoint)["csunet"]:
+            choose_cleanup(checkpoint, split="val", progress=False)  # earlier runs: decided again by today's rules
         rules = read_checkpoint(checkpoint)["csunet"]["cleanup"]
         test = evaluate(checkpoint, split="test", progress=False)
     cleaned = test["measurement_agreement"]
