@@ -52,7 +52,7 @@ def measure(checkpoint: Path) -> dict:
             row.update(accepted=False, refusal=str(refused).replace(str(copy), checkpoint.name))
         row["export_seconds"] = time.perf_counter() - started
         plain = load_checkpoint(copy)
-        tile = plain.meta["tile_size"]
+        tile = plain.meta.tile_size
         row["tile"] = tile
         row["eager_seconds"] = per_tile_seconds(plain.model.eval(), tile)
         for engine in ("openvino", "openvino-int8") if row["accepted"] else ("openvino",):

@@ -138,7 +138,7 @@ def error_panels(task: str, checkpoints: dict[str, str], path: Path, images: int
         ]
         for label, model in loaded.items():
             seen, _ = checkpoint_dataset(model, checkpoints[label], task, "test", resolve_data_root())[index]
-            logits = sliding_window_logits(model.model, seen, model.meta["tile_size"], 0.5)[None]
+            logits = sliding_window_logits(model.model, seen, model.meta.tile_size, 0.5)[None]
             predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
             panels.append(
                 (

@@ -66,3 +66,36 @@ def test_no_private_names_across_packages():
 def test_one_cnn_encoder_factory():
     users = [path.name for path in (SRC / "models").glob("*.py") if "get_encoder(" in path.read_text()]
     assert users == ["encoders.py"]
+
+
+VERB_IMPORTS = {("train", "evaluate"), ("report", "predict"), ("report", "measure"), ("report", "evaluate"),
+                ("report", "train"), ("evaluate", "export"), ("predict", "export"), ("export", "evaluate"),
+                ("experiments", "train"), ("experiments", "evaluate"), ("pretrain", "train"), ("demo", "train"),
+                ("demo", "evaluate"), ("demo", "predict"), ("demo", "report")}  # fmt: skip
+"""Verb -> verb imports, each with its reason in the README's Architecture section."""
+
+
+def test_verbs_import_verbs_only_where_the_readme_says_why():
+    found = {(s.split(".")[1], t.split(".")[1]) for s, t, _ in imports()
+             if layer(s) == "verb" and layer(t) == "verb" and s.split(".")[1] != t.split(".")[1]}  # fmt: skip
+    assert found - VERB_IMPORTS == set()
+    readme = (SRC.parents[1] / "README.md").read_text()
+    architecture = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    for source, target in VERB_IMPORTS:
+        assert f"`{source}`" in architecture and f"`{target}`" in architecture, (source, target)
+
+
+def test_every_command_answers_help():
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from csunet.cli import app
+
+    root = get_command(app)
+    paths = [[name] for name in root.commands]
+    paths += [[name, sub] for name, group in root.commands.items() for sub in getattr(group, "commands", {})]
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output[-500:])
+    assert len(paths) >= 20

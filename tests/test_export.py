@@ -134,7 +134,7 @@ def test_checkpoint_export_carries_metadata_and_is_reused(checkpoint):
     onnx_path = checkpoint.with_suffix(".onnx")
     metadata = read_onnx_metadata(onnx_path)
     loaded = load_engine(checkpoint, "torch")
-    assert metadata[META_KEY] == json.loads(json.dumps(loaded.meta))
+    assert metadata[META_KEY] == json.loads(json.dumps(loaded.meta.to_dict()))
     assert load_engine(onnx_path, "onnx").classes == loaded.classes  # an .onnx file alone is enough
     assert load_engine(checkpoint.with_name("best.openvino.xml")).classes == loaded.classes  # and an IR file
 
@@ -161,7 +161,7 @@ def test_predict_engines_agree(checkpoint, tmp_path):
     plain = load_checkpoint(checkpoint)  # unfolded, NCHW: the model as trained
     with torch.no_grad():
         expected = predict_one(LoadedCheckpoint(plain.model.eval(), plain.meta, checkpoint), read_image(image))
-    expected = class_probabilities(expected, plain.meta["activation"]).numpy()
+    expected = class_probabilities(expected, plain.meta.activation).numpy()
     for engine in engines:
         probabilities = tifffile.imread(records[engine]["probabilities"])
         assert np.abs(probabilities - expected).max() < 1e-3, engine

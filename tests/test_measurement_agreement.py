@@ -131,8 +131,10 @@ def test_small_regions_go_to_the_class_around_them():
     mask[20:26, 20:26] = 1  # 36 px: a real particle
     mask[30:40, 0:10] = 2
     mask[33:35, 3:5] = 1  # a speck inside the other class
+    mask[0:2, 30:33] = 1  # 6 px cut by the border: maybe the edge of a large particle
     cleaned = clean(mask, rules("small_regions", "particle", 20))
     assert (cleaned[5:8, 5:8] == 0).all() and (cleaned[20:26, 20:26] == 1).all()
+    assert (cleaned[0:2, 30:33] == 1).all()
     assert (cleaned[33:35, 3:5] == 2).all()
     assert (mask[5:8, 5:8] == 1).all()  # the input is left as it was
 

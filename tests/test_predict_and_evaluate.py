@@ -118,7 +118,7 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
 
     summary = train(tiny_config(tmp_path, "binary", data="sample-binary", max_epochs=1), progress=False)
     loaded = load_checkpoint(summary["best_checkpoint"])
-    assert loaded.meta["out_channels"] == 1 and loaded.classes == ["matrix", "precipitate"]
+    assert loaded.meta.out_channels == 1 and loaded.classes == ["matrix", "precipitate"]
     report = evaluate(summary["best_checkpoint"], progress=False)
     records = predict(
         summary["best_checkpoint"],
@@ -143,7 +143,7 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
 
 
 def test_training_decides_the_cleanup_and_evaluation_measures_against_the_truth(tiny_run, tmp_path):
-    rules = load_checkpoint(tiny_run["best_checkpoint"]).meta["cleanup"]
+    rules = load_checkpoint(tiny_run["best_checkpoint"]).meta.cleanup
     tried = sum(len(limits) for limits in rules["limits"].values())
     assert rules["decisions"][0].startswith("as predicted") and len(rules["decisions"]) == 1 + tried
     summary = json.loads((Path(tiny_run["run_dir"]) / "summary.json").read_text())

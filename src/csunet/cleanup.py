@@ -13,6 +13,7 @@ Rules, in the order they are applied:
   training particles' areas, border particles left out) goes to the class around it.
 - ``fragments`` (classes but the background): a region that touches a region of another non-background class and is
   smaller than any such region in the training masks (at most the class's 10th percentile area) goes to that class.
+- Regions cut by the image border are left alone by both: they may be the edge of a large one.
 - ``holes`` (classes but the background): an enclosed hole smaller than the training masks' smallest hole in that
   class (or, with none there, its 1st-percentile region area) is filled with the class.
 - ``split_touching`` (particle classes): touching particles are cut apart along a distance-transform watershed,
@@ -29,6 +30,7 @@ from scipy import ndimage
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+from csunet.checkpoint import CheckpointMeta
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
 from csunet.metrics import mask_mean_iou
@@ -80,12 +82,15 @@ def _regions(mask: np.ndarray, structure: np.ndarray = EIGHT) -> tuple[np.ndarra
     return labels, np.bincount(labels.ravel())
 
 
+def _border_labels(labels: np.ndarray) -> np.ndarray:
+    return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+
+
 def _inner_areas(region: np.ndarray, structure: np.ndarray = EIGHT) -> np.ndarray:
     """Areas of the regions that do not touch the image border (cut regions' areas say nothing)."""
     labels, areas = _regions(region, structure)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     inner = np.ones(areas.size, bool)
-    inner[border] = False
+    inner[_border_labels(labels)] = False
     inner[0] = False
     return areas[inner]
 
@@ -135,7 +140,10 @@ def _give_away(mask: np.ndarray, chosen: np.ndarray, allowed: np.ndarray) -> Non
 
 def _small_regions(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
     labels, areas = _regions(mask == index)
-    small = (areas < limit)[labels] & (labels > 0)
+    chosen = areas < limit
+    chosen[_border_labels(labels)] = False  # a region cut by the border may be the edge of a large one
+    chosen[0] = False
+    small = chosen[labels]
     _give_away(mask, small, ~small & (mask != IGNORE_INDEX))
 
 
@@ -147,6 +155,7 @@ def _fragments(mask: np.ndarray, index: int, limit: int, background: int | None)
     chosen = np.zeros(areas.size, bool)
     chosen[_touching(labels, others)] = True
     chosen &= areas < limit
+    chosen[_border_labels(labels)] = False
     chosen[0] = False
     _give_away(mask, chosen[labels], others)
 
@@ -154,7 +163,7 @@ def _fragments(mask: np.ndarray, index: int, limit: int, background: int | None)
 def _holes(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
     labels, areas = _regions(mask != index, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
     small = areas < limit
-    small[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = False
+    small[_border_labels(labels)] = False
     small[0] = False
     mask[small[labels]] = index
 
@@ -230,10 +239,9 @@ def choose_rules(
     return rules
 
 
-def rules_from_meta(meta: dict) -> CleanupRules | None:
+def rules_from_meta(meta: CheckpointMeta) -> CleanupRules | None:
     """The checkpoint's clean-up (None: trained before clean-up existed, or never chosen)."""
-    found = meta.get("cleanup")
-    return None if found is None else CleanupRules.from_dict(found)
+    return None if meta.cleanup is None else CleanupRules.from_dict(meta.cleanup)
 
 
 def overridden(rules: CleanupRules | None, settings: list[str]) -> CleanupRules | None:

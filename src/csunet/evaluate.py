@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from csunet.checkpoint import LoadedCheckpoint, per_image_intensity, record_meta
+from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint, update_meta
 from csunet.cleanup import CleanupRules, choose_rules, clean, overridden, rules_from_meta
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.holdout import hold_out
@@ -25,10 +25,10 @@ from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to
 from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
 
 
-def denormalise(image: torch.Tensor, meta: dict) -> np.ndarray:
+def denormalise(image: torch.Tensor, meta: CheckpointMeta) -> np.ndarray:
     """A normalised (C, H, W) tensor back to a displayable (H, W, C) float image in [0, 1]."""
-    mean = torch.tensor(meta["normalisation"]["mean"])[:, None, None]
-    std = torch.tensor(meta["normalisation"]["std"])[:, None, None]
+    mean = torch.tensor(meta.normalisation.mean)[:, None, None]
+    std = torch.tensor(meta.normalisation.std)[:, None, None]
     return (image.cpu() * std + mean).permute(1, 2, 0).numpy()
 
 
@@ -66,7 +66,7 @@ def evaluate_model(
     truths, predictions = {}, {}
     # one process evaluates everything, even right after a multi-process training run: no syncing
     nasa, confusion = (
-        NasaIoU(meta["activation"], sync_on_compute=False),
+        NasaIoU(meta.activation, sync_on_compute=False),
         ConfusionMatrix(len(classes), sync_on_compute=False),
     )
     per_image = []
@@ -74,15 +74,13 @@ def evaluate_model(
     steps = track(range(len(dataset)), description="evaluating") if progress else range(len(dataset))
     for index in steps:
         image, mask = dataset[index]
-        logits = sliding_window_logits(loaded.model, image, meta["tile_size"], overlap, batch_size, tta, "cpu")[
-            None
-        ]
+        logits = sliding_window_logits(loaded.model, image, meta.tile_size, overlap, batch_size, tta, "cpu")[None]
         nasa.update(logits, mask[None])
         confusion.update(logits, mask[None])
         per_image.append(
             {
                 "image": names[index],
-                "nasa_iou": float(nasa_iou(logits, mask[None], activation=meta["activation"])[0]),
+                "nasa_iou": float(nasa_iou(logits, mask[None], activation=meta.activation)[0]),
             }
         )
         predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
@@ -94,10 +92,10 @@ def evaluate_model(
                 clean(predicted, cleanup),
                 classes,
                 loaded.colours,
-                meta.get("background", 0),
+                meta.background,
             )
             atomic_write_bytes(Path(figures) / f"{Path(names[index]).stem}_panel.png", png_bytes(figure))
-    summary = iou_summary(nasa.compute(), confusion.compute(), classes, meta.get("background", 0))
+    summary = iou_summary(nasa.compute(), confusion.compute(), classes, meta.background)
     summary["per_image"] = per_image
     summary["images"] = len(per_image)
     summary |= mask_metrics(truths, predictions, meta, cleanup)
@@ -106,13 +104,16 @@ def evaluate_model(
     return summary
 
 
-def measure_settings(meta: dict) -> MeasureSettings:
+def measure_settings(meta: CheckpointMeta) -> MeasureSettings:
     """How a checkpoint's masks are measured in evaluation: its classes, kinds by name, pixels as the unit."""
-    return MeasureSettings(meta["classes"], background=meta.get("background", 0))
+    return MeasureSettings(meta.classes, background=meta.background)
 
 
 def mask_metrics(
-    truths: dict[str, np.ndarray], predictions: dict[str, np.ndarray], meta: dict, cleanup: CleanupRules | None
+    truths: dict[str, np.ndarray],
+    predictions: dict[str, np.ndarray],
+    meta: CheckpointMeta,
+    cleanup: CleanupRules | None,
 ) -> dict:
     """Of the masks users get (the arg-max after ``cleanup``): mean IoU, and the agreement of their measurements
     with the truth's (:func:`csunet.morphometry.agreement`); with clean-up also both as predicted."""
@@ -182,7 +183,7 @@ def choose_cleanup(
     masks = result.pop("masks")
     rules = choose_rules([train_masks.load(i)[1] for i in range(len(train_masks))], masks["truth"],
                          masks["predicted"], measure_settings(loaded.meta))  # fmt: skip
-    record_meta(checkpoint, "cleanup", rules.to_dict())
+    update_meta(checkpoint, cleanup=rules.to_dict())
     result["cleanup_rules"] = rules
     return result
 
@@ -197,7 +198,7 @@ def checkpoint_dataset(
     """``split`` of ``data`` (default: the data the checkpoint was trained on, with the same held-out images),
     transformed for evaluation as the checkpoint's training data was."""
     meta = loaded.meta
-    recipe = meta.get("recipe") or {}
+    recipe = meta.recipe
     if data is None and "data" not in recipe:
         raise SettingsError(f"{checkpoint}: it does not record its training data; say which with --task or --data")
     data = data or recipe["data"]
@@ -210,5 +211,5 @@ def checkpoint_dataset(
             f"{checkpoint}: trained for classes {loaded.classes}, but {description.name} has {description.classes}"
         )
     return SegmentationDataset(
-        description, split, eval_transform(meta["augment"]), meta["channels"], intensity=per_image_intensity(meta)
+        description, split, eval_transform(meta.augment), meta.channels, intensity=meta.normalisation.per_image
     )

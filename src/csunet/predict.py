@@ -29,7 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from csunet.checkpoint import CheckpointError, LoadedCheckpoint, per_image_intensity
+from csunet.checkpoint import CheckpointError, CheckpointMeta, LoadedCheckpoint
 from csunet.cleanup import CleanupRules, clean, overridden, rules_from_meta
 from csunet.data.errors import DataError
 from csunet.data.intensity import standardise
@@ -84,17 +84,17 @@ def refuse_output_among_inputs(out: str | os.PathLike, images: list[Path]) -> No
             )
 
 
-def normalised_tensor(image: np.ndarray, meta: dict) -> torch.Tensor:
+def normalised_tensor(image: np.ndarray, meta: CheckpointMeta) -> torch.Tensor:
     """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training (the checkpoint's per-image
     standardisation first), over the whole image at once.
 
     Filled one channel at a time, so a huge image needs no full-size temporaries beyond the result.
     """
-    channels = meta["channels"]
+    channels = meta.channels
     if image.shape[-1] not in (1, channels):
         raise DataError(f"image has {image.shape[-1]} channels, the model takes {channels}")
-    mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
-    image = standardise(image, per_image_intensity(meta))
+    mean, std = meta.normalisation.mean, meta.normalisation.std
+    image = standardise(image, meta.normalisation.per_image)
     tensor = torch.empty(channels, *image.shape[:2])
     for channel in range(channels):
         plane = image[..., channel if image.shape[-1] > 1 else 0]
@@ -130,7 +130,7 @@ def predict_one(
     each batch of tiles."""
     tensor = normalised_tensor(image, loaded.meta)
     return sliding_window_logits(
-        loaded.model, tensor, loaded.meta["tile_size"], overlap, batch_size, tta, "cpu", on_batch
+        loaded.model, tensor, loaded.meta.tile_size, overlap, batch_size, tta, "cpu", on_batch
     )
 
 
@@ -205,9 +205,9 @@ def predict(
     manifest = {
         "checkpoint": str(checkpoint),
         "classes": loaded.classes,
-        "colours": loaded.meta["colours"],
-        "pixel_size_um": loaded.meta.get("pixel_size_um"),
-        "background": loaded.meta.get("background", 0),
+        "colours": loaded.meta.colours,
+        "pixel_size_um": loaded.meta.pixel_size_um,
+        "background": loaded.meta.background,
         "cleanup": rules.describe() if rules else "none",
         "settings": settings,
         "inputs": len(mine),
@@ -448,10 +448,10 @@ def write_outputs(
     written["mask"] = str(mask_path)
     overlay_path = out / f"{stem}_overlay.png"
     atomic_write_bytes(
-        overlay_path, png_bytes(overlay_in_strips(image, mask, loaded.colours, loaded.meta.get("background", 0)))
+        overlay_path, png_bytes(overlay_in_strips(image, mask, loaded.colours, loaded.meta.background))
     )
     written["overlay"] = str(overlay_path)
-    probs = class_probabilities(logits, loaded.meta["activation"]) if (probabilities or uncertainty) else None
+    probs = class_probabilities(logits, loaded.meta.activation) if (probabilities or uncertainty) else None
     if probabilities:
         path = out / f"{stem}_probabilities.tif"
         atomic_write_bytes(path, tiff_bytes(probs.numpy().astype(np.float32), "CYX"))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from csunet.checkpoint import per_image_intensity
+from csunet.checkpoint import CheckpointMeta
 from csunet.data import SegmentationDataset, sample_description
 from csunet.data.intensity import standardise
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
@@ -43,12 +43,15 @@ def test_training_data_and_prediction_standardise_alike():
     from csunet.data import read_image
 
     raw = read_image(dataset.pairs[0][0])
-    meta = {"channels": 3, "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "per_image": "equalize"}}
+    old = {"model": "unet", "model_settings": {}, "classes": ["a", "b", "c"], "out_channels": 3,
+           "colours": [[0, 0, 0]] * 3, "channels": 3, "tile_size": 64, "activation": "sigmoid",
+           "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}  # fmt: skip
+    meta = CheckpointMeta.from_dict({**old, "normalisation": {**old["normalisation"], "per_image": "equalize"}})
     assert torch.allclose(dataset[0][0], normalised_tensor(raw, meta), atol=1e-5)
     plain = SegmentationDataset(description, "test", eval_transform("super"))[0][0]
     assert not torch.allclose(plain, dataset[0][0], atol=0.1)
     # checkpoints from before the setting existed standardise nothing
-    assert per_image_intensity({"normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}}) == "none"
+    assert CheckpointMeta.from_dict(old).normalisation.per_image == "none"
 
 
 def test_unknown_intensity_and_photometric_settings_are_refused_by_name():

@@ -118,7 +118,7 @@ def test_correct_fine_tune_and_segment_again(make_viewer, qtbot, checkpoint, tmp
     assert summary["steps"] == 40 and summary["stopped_by"] == "step budget"
     new = Path(summary["best_checkpoint"])
     assert new.parent.parent.parent == project / "runs" and new != checkpoint
-    assert load_checkpoint(new).meta["recipe"]["init_weights"] == str(checkpoint)
+    assert load_checkpoint(new).meta.recipe["init_weights"] == str(checkpoint)
     after = viewer.layers["micrograph fine-tuned"].data
     # trained on the corrections: more of the painted tertiary band is predicted tertiary than before
     share = lambda data: (data[:96] == 3).mean()  # noqa: E731

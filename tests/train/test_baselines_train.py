@@ -54,7 +54,7 @@ def test_baselines_train_evaluate_and_reload_through_the_pipeline(name, settings
     summary = train(config, progress=False)
     assert 0 <= summary["test"]["nasa_iou"] <= 1
     loaded = load_checkpoint(summary["best_checkpoint"])
-    assert loaded.meta["model"] == name
-    assert settings.items() <= loaded.meta["model_settings"].items()  # given settings plus the model's defaults
+    assert loaded.meta.model == name
+    assert settings.items() <= loaded.meta.model_settings.items()  # given settings plus the model's defaults
     with torch.no_grad():
         assert loaded.model(torch.rand(1, 3, TILE, TILE)).shape == (1, 3, TILE, TILE)

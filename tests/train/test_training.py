@@ -39,10 +39,10 @@ def test_a_run_folder_holds_everything(tiny_run):
 def test_checkpoint_is_self_contained_and_evaluates_as_recorded(tiny_run):
     loaded = load_checkpoint(tiny_run["best_checkpoint"])
     meta = loaded.meta
-    assert meta["model"] == "swin_unet" and meta["tile_size"] == 64
-    assert meta["classes"] == ["matrix", "secondary", "tertiary"] and len(meta["colours"]) == 3
-    assert meta["normalisation"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
-    assert meta["recipe"]["lr"] == pytest.approx(2e-4) and meta["recipe"]["loss"] == "bce-dice"
+    assert meta.model == "swin_unet" and meta.tile_size == 64
+    assert meta.classes == ["matrix", "secondary", "tertiary"] and len(meta.colours) == 3
+    assert meta.normalisation.mean == pytest.approx([0.485, 0.456, 0.406])
+    assert meta.recipe["lr"] == pytest.approx(2e-4) and meta.recipe["loss"] == "bce-dice"
     recorded = json.loads((Path(tiny_run["run_dir"]) / "test_metrics.json").read_text())
     again = evaluate(tiny_run["best_checkpoint"], overlap=0.25, progress=False)
     assert again["nasa_iou"] == pytest.approx(recorded["nasa_iou"], abs=1e-6)

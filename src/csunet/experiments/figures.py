@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csunet.checkpoint import load_checkpoint, per_image_intensity
+from csunet.checkpoint import load_checkpoint
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.transforms import eval_transform
 from csunet.evaluate import denormalise
@@ -39,8 +39,8 @@ def task_figures(
     description = load_description(task, data_root)
     # one dataset per per-image standardisation the models were trained with; the untouched one is shown
     datasets = {
-        method: SegmentationDataset(description, "test", eval_transform(first["augment"]), intensity=method)
-        for method in {per_image_intensity(loaded.meta) for loaded in models.values()} | {"none"}
+        method: SegmentationDataset(description, "test", eval_transform(first.augment), intensity=method)
+        for method in {loaded.meta.normalisation.per_image for loaded in models.values()} | {"none"}
     }
     dataset = datasets["none"]
     written = []
@@ -50,8 +50,8 @@ def task_figures(
         colours = next(iter(models.values())).colours
         panels = [("image", to_rgb8(denormalise(image, first))), ("truth", colour_mask(truth, colours))]
         for source, loaded in models.items():
-            seen = datasets[per_image_intensity(loaded.meta)][index][0]
-            logits = sliding_window_logits(loaded.model, seen, loaded.meta["tile_size"], 0.5)
+            seen = datasets[loaded.meta.normalisation.per_image][index][0]
+            logits = sliding_window_logits(loaded.model, seen, loaded.meta.tile_size, 0.5)
             predicted = predicted_classes(logits[None])[0].numpy().astype(np.uint8)
             row = best[source]
             panels.append((f"{source}: {row['model']} {row['encoder'] or ''} {100 * row['nasa_iou']:.1f}%",

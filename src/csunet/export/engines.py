@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from csunet.checkpoint import LoadedCheckpoint, load_checkpoint
+from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint, load_checkpoint
 from csunet.errors import SettingsError
 from csunet.export.onnx import META_KEY, OnnxRuntimeModel, csunet_metadata, ensure_onnx
 from csunet.export.openvino import (
@@ -70,7 +70,7 @@ def torch_engine(path: Path, device: str | torch.device, bf16: bool | None = Non
     """The checkpoint in PyTorch, ready for inference: batch norm folded, channels-last; bf16 on a GPU unless
     ``bf16`` is False."""
     loaded = load_checkpoint(path, device)
-    tile, channels = loaded.meta["tile_size"], loaded.meta["channels"]
+    tile, channels = loaded.meta.tile_size, loaded.meta.channels
     example = torch.zeros(1, channels, tile, tile, device=next(loaded.model.parameters()).device)
     model, _ = fold_batch_norms(loaded.model.eval(), example)
     # channels-last convolutions: ~10 % faster CNN branches on CPU (benchmarks/speed.py)
@@ -105,7 +105,7 @@ def load_engine(
         model = OnnxRuntimeModel(onnx_path)
         # the session already holds the metadata: no second parse of the file
         metadata = csunet_metadata(model.session.get_modelmeta().custom_metadata_map, onnx_path)
-        return LoadedCheckpoint(model, metadata[META_KEY], onnx_path, "onnx")
+        return LoadedCheckpoint(model, CheckpointMeta.from_dict(metadata[META_KEY], onnx_path), onnx_path, "onnx")
     if engine == "openvino":
         ir = ensure_openvino(path)[0]
     else:
@@ -116,4 +116,4 @@ def load_engine(
                 f"{path}: its int8 export {ir.name} {state}; make one with `csunet export {path} --int8`"
             )
     model = OpenVinoModel(ir)
-    return LoadedCheckpoint(model, model.metadata[META_KEY], ir, engine)
+    return LoadedCheckpoint(model, CheckpointMeta.from_dict(model.metadata[META_KEY], ir), ir, engine)

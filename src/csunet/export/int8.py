@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csunet.checkpoint import LoadedCheckpoint
+from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint
 from csunet.errors import CsunetError, check_range
 from csunet.evaluate import checkpoint_dataset, evaluate_model
 from csunet.export.onnx import META_KEY, SOURCE_KEY, source_stamp
@@ -110,11 +110,11 @@ def export_int8(
     checkpoint = Path(checkpoint)
     fp32_path = ensure_openvino(checkpoint)[0]
     fp32 = OpenVinoModel(fp32_path)
-    meta = fp32.metadata[META_KEY]
+    meta = CheckpointMeta.from_dict(fp32.metadata[META_KEY], fp32_path)
     loaded = LoadedCheckpoint(fp32, meta, fp32_path, "openvino")
     calibration_set = checkpoint_dataset(loaded, checkpoint, data, "train", data_root)
     validation_set = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
-    calibration = calibration_tiles(calibration_set, meta["tile_size"], tiles)
+    calibration = calibration_tiles(calibration_set, meta.tile_size, tiles)
 
     def nasa_iou(model, indices=None) -> tuple[float, list[float]]:
         """NASA IoU of ``model`` over the validation images (those of ``indices``), and per image."""

@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from csunet.checkpoint import CheckpointError, load_checkpoint
+from csunet.checkpoint import META_KEY, CheckpointError, load_checkpoint
 from csunet.utils import atomic_write_bytes, writable_file
 
-META_KEY = "csunet"
 SOURCE_KEY = "csunet_source"
 """Size and modification time of the checkpoint an ONNX file was exported from, to notice when it is stale."""
 
@@ -72,8 +71,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | No
     checkpoint = Path(checkpoint)
     out = writable_file(checkpoint.with_suffix(".onnx") if out is None else out, "ONNX model")
     loaded = load_checkpoint(checkpoint, "cpu")
-    metadata = {META_KEY: loaded.meta, SOURCE_KEY: source_stamp(checkpoint)}
-    return export_model(loaded.model, out, loaded.meta["tile_size"], loaded.meta["channels"], metadata)
+    metadata = {META_KEY: loaded.meta.to_dict(), SOURCE_KEY: source_stamp(checkpoint)}
+    return export_model(loaded.model, out, loaded.meta.tile_size, loaded.meta.channels, metadata)
 
 
 class OnnxRuntimeModel:

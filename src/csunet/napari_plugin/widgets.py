@@ -37,6 +37,7 @@ from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 from superqt.utils import ensure_main_thread
 
+from csunet.checkpoint import CheckpointMeta
 from csunet.cleanup import rules_from_meta
 from csunet.data.io import to_float_image
 from csunet.errors import CsunetError
@@ -94,7 +95,7 @@ def remember(key: str, value: str) -> None:
 class Segmentation:
     mask: np.ndarray
     uncertainty: np.ndarray | None
-    meta: dict
+    meta: CheckpointMeta
     engine: str
 
 
@@ -139,19 +140,19 @@ def segment_array(
         logits = predict_one(loaded, image, overlap, tta, on_batch=on_batch)
     entropy = None
     if uncertainty:
-        entropy = normalised_entropy(class_probabilities(logits, loaded.meta["activation"])).numpy()
+        entropy = normalised_entropy(class_probabilities(logits, loaded.meta.activation)).numpy()
     return Segmentation(class_mask(logits, rules_from_meta(loaded.meta)), entropy, loaded.meta, loaded.engine)
 
 
 def show_segmentation(viewer, image_layer, result: Segmentation, settings: dict, name: str):
     """Add (or replace) the Labels layer ``name`` with ``result``; its metadata records how it was made."""
     meta = result.meta
-    kwargs = labels_layer_kwargs(meta["classes"], meta["colours"], name)
+    kwargs = labels_layer_kwargs(meta.classes, meta.colours, name)
     kwargs["metadata"]["csunet"] |= {
         **settings,
         "image": image_layer.name,
-        "background": meta.get("background", 0),
-        "pixel_size_um": meta.get("pixel_size_um"),
+        "background": meta.background,
+        "pixel_size_um": meta.pixel_size_um,
         "engine_used": result.engine,
     }
     placement = {"scale": image_layer.scale, "translate": image_layer.translate}

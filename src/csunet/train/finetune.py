@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from csunet.checkpoint import META_KEY, read_checkpoint
+from csunet.checkpoint import META_KEY, CheckpointMeta, read_checkpoint
 from csunet.train.config import TrainConfig
 from csunet.train.recipes import RECIPES
 
@@ -26,13 +26,13 @@ def fine_tune_config(
     lr: float = FINE_TUNE_LR,
 ) -> TrainConfig:
     """The configuration that continues ``checkpoint`` on the dataset description ``data``."""
-    meta = read_checkpoint(checkpoint)[META_KEY]
-    recipe = meta.get("recipe", {})
+    meta = CheckpointMeta.from_dict(read_checkpoint(checkpoint)[META_KEY], checkpoint)
+    recipe = meta.recipe
     return TrainConfig(
         data=str(data),
-        model=meta["model"],
-        model_settings=dict(meta["model_settings"]),
-        tile_size=meta["tile_size"],
+        model=meta.model,
+        model_settings=dict(meta.model_settings),
+        tile_size=meta.tile_size,
         loss=recipe.get("loss", RECIPES["paper"]["loss"]),  # a checkpoint without one was trained with the paper's
         recipe="fast",
         init_weights=str(checkpoint),

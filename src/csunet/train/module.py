@@ -8,6 +8,7 @@ import time
 import lightning as L
 import torch
 
+from csunet.checkpoint import META_KEY, CheckpointMeta
 from csunet.errors import CsunetError
 from csunet.inference import sliding_window_logits
 from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary
@@ -41,18 +42,18 @@ class SegmentationModule(L.LightningModule):
     normalisation, tile size, recipe); it is saved under ``checkpoint['csunet']``.
     """
 
-    def __init__(self, config: dict, meta: dict, class_weights: list[float] | None = None) -> None:
+    def __init__(self, config: dict, meta: CheckpointMeta, class_weights: list[float] | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters({"config": config, "meta": meta.to_dict(), "class_weights": class_weights})
         self.config, self.meta = config, meta
-        self.classes: list[str] = meta["classes"]
-        self.model = create_model(meta["model"], num_classes=meta["out_channels"], **meta["model_settings"]).to(
+        self.classes: list[str] = meta.classes
+        self.model = create_model(meta.model, num_classes=meta.out_channels, **meta.model_settings).to(
             memory_format=torch.channels_last
         )  # faster CNN convolutions; the Swin branch is unaffected
         # a compiled bound method, not a module attribute: the state dict keeps its plain key names
         self._compiled_forward = torch.compile(self.model.forward) if config.get("compile") else None
         self.loss = build_loss(config["loss"], class_weights)
-        self.val_iou = NasaIoU(meta["activation"])
+        self.val_iou = NasaIoU(meta.activation)
         self.val_confusion = ConfusionMatrix(len(self.classes))
         self.last_val_confusion: torch.Tensor | None = None
         # losses since the last look for NaN/inf, left on the device: looking every step would sync the host
@@ -92,7 +93,7 @@ class SegmentationModule(L.LightningModule):
         images, masks = batch
         for image, mask in zip(images, masks):
             logits = sliding_window_logits(
-                self.model, image, self.meta["tile_size"], self.config["val_overlap"], self.config["batch_size"]
+                self.model, image, self.meta.tile_size, self.config["val_overlap"], self.config["batch_size"]
             )[None]
             self.log("val_loss", self.loss(logits, mask[None]), on_epoch=True, batch_size=1, sync_dist=True)
             self.val_iou.update(logits, mask[None])
@@ -103,7 +104,7 @@ class SegmentationModule(L.LightningModule):
             self.val_iou.compute(),
             self.val_confusion.compute().cpu(),
             self.classes,
-            self.meta.get("background", 0),
+            self.meta.background,
         )
         self.last_val_confusion = torch.tensor(summary["confusion"])
         self.val_iou.reset()
@@ -137,4 +138,4 @@ class SegmentationModule(L.LightningModule):
         return 0.0 if not minutes or started is None else (time.monotonic() - started) / (60 * minutes)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["csunet"] = self.meta
+        checkpoint[META_KEY] = self.meta.to_dict()

@@ -25,7 +25,14 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from csunet.checkpoint import META_KEY, CheckpointError, model_state, read_checkpoint
+from csunet.checkpoint import (
+    META_KEY,
+    CheckpointError,
+    CheckpointMeta,
+    Normalisation,
+    model_state,
+    read_checkpoint,
+)
 from csunet.data import DataError, DatasetDescription, load_description
 from csunet.data.holdout import held_out_names, hold_out
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -85,27 +92,26 @@ def output_channels(num_classes: int, loss: str) -> int:
     return 1 if num_classes == 2 and ACTIVATIONS[loss] == "sigmoid" else num_classes
 
 
-def model_meta(config: TrainConfig, description) -> dict:
+def model_meta(config: TrainConfig, description) -> CheckpointMeta:
     """What the checkpoint needs to rebuild and use the model on its own."""
     settings = resolved_settings(config.model, config.model_settings)
     if "img_size" in settings:  # models whose token grids are fixed at build time take the tile size
         settings["img_size"] = config.tile_size
-    return {
-        "format": 1,
-        "model": config.model,
-        "model_settings": settings,
-        "classes": list(description.classes),
-        "out_channels": output_channels(len(description.classes), config.loss),
-        "colours": [list(c) for c in description.class_colours],
-        "channels": 3,
-        "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "per_image": config.intensity},
-        "tile_size": config.tile_size,
-        "activation": ACTIVATIONS[config.loss],
-        "augment": config.resolved_preset(),
-        "pixel_size_um": description.pixel_size_um,
-        "background": description.background,
-        "recipe": config.to_dict(),
-    }
+    return CheckpointMeta(
+        model=config.model,
+        model_settings=settings,
+        classes=list(description.classes),
+        out_channels=output_channels(len(description.classes), config.loss),
+        colours=[list(c) for c in description.class_colours],
+        channels=3,
+        normalisation=Normalisation(tuple(IMAGENET_MEAN), tuple(IMAGENET_STD), config.intensity),
+        tile_size=config.tile_size,
+        activation=ACTIVATIONS[config.loss],
+        augment=config.resolved_preset(),
+        pixel_size_um=description.pixel_size_um,
+        background=description.background,
+        recipe=config.to_dict(),
+    )
 
 
 def resolve_class_weights(config: TrainConfig, datamodule: SegmentationDataModule, num_classes: int):
@@ -155,7 +161,7 @@ def load_initial_weights(module: SegmentationModule, path: str | Path) -> None:
     """``module``'s model takes the weights of the csunet checkpoint at ``path``; a checkpoint of another model,
     settings, tile size or class list is refused, naming what differs."""
     checkpoint = read_checkpoint(path)
-    theirs, ours = checkpoint[META_KEY], module.meta
+    theirs, ours = checkpoint[META_KEY], module.meta.to_dict()
     differ = [key for key in ("model", "model_settings", "tile_size", "classes", "out_channels")
               if theirs.get(key) != ours.get(key)]  # fmt: skip
     if differ:
