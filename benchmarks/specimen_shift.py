@@ -117,10 +117,10 @@ def figure(results: dict, path: Path) -> None:
 def error_panels(task: str, checkpoints: dict[str, str], path: Path, images: int = 2) -> None:
     """What each checkpoint predicts where, on the first ``images`` test images, as rows of captioned panels."""
     from csunet.checkpoint import load_checkpoint
-    from csunet.evaluate import checkpoint_dataset
     from csunet.inference import sliding_window_logits
     from csunet.metrics import predicted_classes
     from csunet.render import captioned_row, colour_mask, foreground_error_panel, png_bytes, to_rgb8
+    from csunet.scoring import checkpoint_dataset
 
     loaded = {label: load_checkpoint(path) for label, path in checkpoints.items()}
     plain = SegmentationDataset(task, "test", data_root=resolve_data_root())

@@ -175,3 +175,20 @@ def test_init_weights_start_from_a_checkpoint_and_refuse_another_model(tiny_run,
         train(other, progress=False)
     with pytest.raises(SettingsError, match="leave out --swin-weights"):
         tiny_config(tmp_path, "both", init_weights=tiny_run["best_checkpoint"], swin_weights="swin_t")
+
+
+def test_init_weights_on_the_command_line_takes_the_model_from_the_checkpoint(tiny_run, tmp_path):
+    """No model flags repeated: the checkpoint's model, settings and tile size are used (and said)."""
+    from typer.testing import CliRunner
+
+    from csunet.cli import app
+    from csunet.train import TrainConfig
+
+    result = CliRunner().invoke(app, ["train", "--task", "sample", "--recipe", "paper", "--init-weights",
+                                      tiny_run["best_checkpoint"], "--max-epochs", "1", "--crops-per-epoch", "8",
+                                      "--batch-size", "4", "--out", str(tmp_path), "--name", "on"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "from --init-weights" in result.output
+    config = TrainConfig.load(tmp_path / "on" / "config.yaml")
+    assert config.model == "swin_unet" and config.tile_size == 64
+    assert config.model_settings["embed_dim"] == 24 and config.model_settings["window_size"] == 2

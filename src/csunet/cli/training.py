@@ -131,17 +131,26 @@ def train(
             )
         summary = resume_run(resume)
     else:
+        settings = given(encoder=encoder, depths=depths, window_size=window, embed_dim=embed_dim, variant=variant,
+                         levels=levels)  # fmt: skip
+        if config_values.get("init_weights"):  # the checkpoint's model, settings and tile size, unless given
+            from csunet.checkpoint import META_KEY, CheckpointMeta, read_checkpoint
+            from csunet.train.finetune import checkpoint_model
+
+            path = config_values["init_weights"]
+            taken = checkpoint_model(CheckpointMeta.from_dict(read_checkpoint(path)[META_KEY], path))
+            if config_values["model"] == TrainConfig.model:
+                config_values["model"] = taken["model"]
+            if config_values["model"] == taken["model"]:
+                settings = taken["model_settings"] | settings
+            if config_values.get("tile_size") is None:
+                config_values["tile_size"] = taken["tile_size"]
+            say(f"from --init-weights {path}: model {config_values['model']} {settings}, tile "
+                f"{config_values['tile_size']}")  # fmt: skip
         config = TrainConfig(
             data=_data_spec(task, data),
             data_root=str(data_root) if data_root else None,
-            model_settings=given(
-                encoder=encoder,
-                depths=depths,
-                window_size=window,
-                embed_dim=embed_dim,
-                variant=variant,
-                levels=levels,
-            ),  # fmt: skip
+            model_settings=settings,
             class_weights=_class_weights(class_weights),
             **config_values,
         )

@@ -11,10 +11,10 @@ import numpy as np
 from csunet.checkpoint import load_checkpoint
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.transforms import eval_transform
-from csunet.evaluate import denormalise
 from csunet.inference import sliding_window_logits
 from csunet.metrics import predicted_classes
 from csunet.render import captioned_row, colour_mask, foreground_error_panel, png_bytes, to_rgb8
+from csunet.scoring import denormalise
 from csunet.utils import atomic_write_bytes
 
 

@@ -20,7 +20,6 @@ import torch
 
 from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint
 from csunet.errors import CsunetError, check_range
-from csunet.evaluate import checkpoint_dataset, evaluate_model
 from csunet.export.onnx import META_KEY, SOURCE_KEY, source_stamp
 from csunet.export.openvino import (
     OpenVinoModel,
@@ -31,6 +30,7 @@ from csunet.export.openvino import (
     write_ir_metadata,
 )
 from csunet.inference import tile_starts
+from csunet.scoring import checkpoint_dataset, evaluate_model
 
 MAX_DROP = 0.005
 """NASA IoU (validation split) that int8 may lose against fp32."""
@@ -62,7 +62,7 @@ def calibration_tiles(dataset, tile: int, limit: int) -> list[np.ndarray]:
 
 
 class ImageSubset:
-    """Some images of an evaluation dataset, as :func:`csunet.evaluate.evaluate_model` reads one."""
+    """Some images of an evaluation dataset, as :func:`csunet.scoring.evaluate_model` reads one."""
 
     def __init__(self, dataset, indices: list[int]) -> None:
         self.dataset, self.indices = dataset, indices

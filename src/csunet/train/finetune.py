@@ -30,9 +30,7 @@ def fine_tune_config(
     recipe = meta.recipe
     return TrainConfig(
         data=str(data),
-        model=meta.model,
-        model_settings=dict(meta.model_settings),
-        tile_size=meta.tile_size,
+        **checkpoint_model(meta),
         loss=recipe.get("loss", RECIPES["paper"]["loss"]),  # a checkpoint without one was trained with the paper's
         recipe="fast",
         init_weights=str(checkpoint),
@@ -43,3 +41,9 @@ def fine_tune_config(
         out=str(out),
         name=name,
     )
+
+
+def checkpoint_model(meta: CheckpointMeta) -> dict:
+    """The model, its settings and tile size of a trained checkpoint: what training on from its weights repeats
+    (`train --init-weights` and napari's fine-tuning take them from here, so nobody retypes model flags)."""
+    return {"model": meta.model, "model_settings": dict(meta.model_settings), "tile_size": meta.tile_size}
