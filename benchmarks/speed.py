@@ -148,18 +148,16 @@ def infer_openvino(ir_path: str, batch: int = 1) -> dict:
     return {"seconds": timed(lambda: engine(x), repeats=5, warmup=2) / batch, "batch": batch}
 
 
-def infer_folded(batch: int = 1) -> dict:
-    """What the torch engine runs: batch norm folded into the convolutions, channels-last, SDPA attention."""
-    from csunet.models.folding import fold_batch_norms
+def infer_engine(batch: int = 1) -> dict:
+    """What the torch engine runs (`csunet.export.engines.torch_engine`): the model channels-last, SDPA attention."""
     from csunet.utils import keep_freed_memory
 
     keep_freed_memory()
-    model, folded = fold_batch_norms(build_model(False).eval(), torch.randn(1, 3, TILE, TILE))
-    model = model.to(memory_format=torch.channels_last)
+    model = build_model(False).eval().to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, TILE, TILE).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         seconds = timed(lambda: model(x), repeats=5, warmup=1)
-    return {"seconds": seconds / batch, "batch": batch, "batch_norms_folded": folded}
+    return {"seconds": seconds / batch, "batch": batch}
 
 
 def tiled_to(picture: np.ndarray, size: int) -> np.ndarray:
@@ -343,8 +341,7 @@ def cpu_cases(onnx_path: str, work: str, compile_model: bool, images: int) -> di
     cases = {
         "infer eager baseline": ("infer_torch", {"baseline": True}),
         "infer torch, channels-last": ("infer_torch", {"baseline": False}),
-        "infer torch engine (+ batch norm folded)": ("infer_folded", {}),
-        "infer torch engine, batch 4": ("infer_folded", {"batch": 4}),
+        "infer torch engine, batch 4": ("infer_engine", {"batch": 4}),
         "infer torch, 1 thread": ("infer_torch", {"baseline": False, "threads": 1}),
         "infer onnxruntime": ("infer_onnx", {"onnx_path": onnx_path}),
         "infer onnxruntime, batch 4": ("infer_onnx", {"onnx_path": onnx_path, "batch": 4}),

@@ -1,5 +1,5 @@
 """Exports and engines: ONNX Runtime and OpenVINO for every registry model, outputs equal to PyTorch within 1e-3;
-batch norm folding; the engine choice; int8 accepted or refused by its accuracy check."""
+the engine choice; int8 accepted or refused by its accuracy check."""
 
 import importlib.util
 import json
@@ -34,7 +34,6 @@ from csunet.export.int8 import Int8Refused, export_int8
 from csunet.export.onnx import onnx_is_current
 from csunet.export.openvino import OpenVinoModel, save_ir, write_ir_metadata
 from csunet.models import create_model, list_models
-from csunet.models.folding import fold_batch_norms
 from csunet.predict import class_probabilities, normalised_tensor, predict, predict_one
 
 runner = CliRunner()
@@ -84,32 +83,6 @@ def test_onnx_matches_torch(name, tmp_path):
         name,
         (openvino(tiles) - expected).abs().max(),
     )
-
-    # batch norm folded into the convolutions: every one that follows a convolution, same outputs
-    folded, count = fold_batch_norms(model, tiles[:1])
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert count == len(norms) and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    with torch.no_grad():
-        assert torch.allclose(folded(tiles), expected, atol=1e-4, rtol=0)
-
-
-def test_a_convolution_read_twice_is_not_folded():
-    class Shared(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv, self.bn = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4)
-            self.side = torch.nn.Conv2d(4, 4, 1)
-
-        def forward(self, x):
-            y = self.conv(x)
-            return self.bn(y) + self.side(y)  # the side branch reads the convolution's own output
-
-    model = Shared().eval()
-    model.bn.running_mean.uniform_(-1, 1)
-    model.bn.running_var.uniform_(0.5, 2)
-    x = torch.randn(1, 3, 16, 16)
-    folded, count = fold_batch_norms(model, x)
-    assert count == 0 and folded is model
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ from csunet.export.openvino import (
     int8_is_current,
     ir_path,
 )
-from csunet.models.folding import fold_batch_norms
 
 ENGINES = ("auto", "torch", "onnx", "openvino", "openvino-int8")
 
@@ -67,16 +66,15 @@ class Bf16Autocast(nn.Module):
 
 
 def torch_engine(path: Path, device: str | torch.device, bf16: bool | None = None) -> LoadedCheckpoint:
-    """The checkpoint in PyTorch, ready for inference: batch norm folded, channels-last; bf16 on a GPU unless
-    ``bf16`` is False."""
+    """The checkpoint in PyTorch, ready for inference: channels-last; bf16 on a GPU unless ``bf16`` is False.
+
+    Channels-last convolutions are ~10 % faster on both our CPU types (benchmarks/results/speed_cpu.md); folding
+    batch norm into the convolutions, which this engine did before, was slower on both (Intel Xeon 0.857 s against
+    0.772 s per 512 tile, AMD EPYC 1.085 s against 0.904 s), so it is gone."""
     loaded = load_checkpoint(path, device)
-    tile, channels = loaded.meta.tile_size, loaded.meta.channels
-    example = torch.zeros(1, channels, tile, tile, device=next(loaded.model.parameters()).device)
-    model, _ = fold_batch_norms(loaded.model.eval(), example)
-    # channels-last convolutions: ~10 % faster CNN branches on CPU (benchmarks/speed.py)
-    model = model.to(memory_format=torch.channels_last)
+    model = loaded.model.eval().to(memory_format=torch.channels_last)
     if bf16 is None:
-        bf16 = example.device.type == "cuda"
+        bf16 = next(model.parameters()).device.type == "cuda"
     return LoadedCheckpoint(Bf16Autocast(model) if bf16 else model, loaded.meta, loaded.path, "torch")
 
 
