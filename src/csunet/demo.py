@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from csunet.errors import CsunetError
+from csunet.runs import RunFolder
 from csunet.train.config import TrainConfig
 
 DEMO_STEPS = 600
@@ -64,15 +65,14 @@ def run_demo(
     run_dir = Path(summary["run_dir"])
     if summary["best_checkpoint"] is None:
         raise CsunetError(f"{run_dir}: training stopped before its first validation; give it more --minutes")
-    test = evaluate(summary["best_checkpoint"], split="test", figures=run_dir / "figures")
+    run = RunFolder(run_dir)
+    test = evaluate(summary["best_checkpoint"], split="test", figures=run.figures)
     say("test split of the sample (NASA Super-1):")
     show_metrics(test, f"best of {summary['epochs']} epochs ({summary['steps']} steps)")
     # four images: exporting for a faster engine would cost more than it saves
-    records = predict(
-        summary["best_checkpoint"], [sample_root() / "test"], run_dir / "predictions", engine="torch"
-    )
-    report = build_report(run_dir, run_dir / "report.html", say)
-    measured = json.loads((run_dir / "measurements" / "summary.json").read_text())
+    records = predict(summary["best_checkpoint"], [sample_root() / "test"], run.predictions, engine="torch")
+    report = build_report(run_dir, run.report, say)
+    measured = json.loads((run.measurements / "summary.json").read_text())
     show_measurements(measured)
     say(f"run folder: {run_dir} (config, metrics.csv, loss.png, iou.png, checkpoints)")
     say(f"error panels: {run_dir / 'figures'}")

@@ -23,6 +23,7 @@ from csunet.errors import MissingInputError
 from csunet.measure import measure
 from csunet.morphometry import agreement_rows, size_summary, with_interval
 from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST
+from csunet.runs import RunFolder
 from csunet.utils import atomic_write_text, writable_file
 
 STYLE = """
@@ -181,8 +182,8 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
     from csunet.predict import predict
     from csunet.train import TrainConfig
 
-    checkpoint = run / "checkpoints" / "best.ckpt"
-    figures, predictions = run / "figures", run / "predictions"
+    folder = RunFolder(run)
+    checkpoint, figures, predictions = folder.best, folder.figures, folder.predictions
     missing_figures = not any(figures.glob("*_panel.png"))
     missing_predictions = not (predictions / PREDICTIONS_MANIFEST).is_file()
     if (missing_figures or missing_predictions) and not checkpoint.is_file():
@@ -193,7 +194,7 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
         say(f"making error panels in {figures}")
         evaluate(checkpoint, split="test", figures=figures, progress=False)
     if missing_predictions:
-        config = TrainConfig.load(run / "config.yaml")  # the run's data, without loading the checkpoint twice
+        config = TrainConfig.load(folder.config)  # the run's data, without loading the checkpoint twice
         description = load_description(config.data, config.data_root)
         say(f"segmenting the test images into {predictions}")
         # a few test images: exporting for a faster engine would cost more than it saves
@@ -205,17 +206,17 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
 def build_report(source: str | os.PathLike, out: str | os.PathLike, say=print) -> Path:
     """Write the HTML report of a run folder or a predictions folder to ``out``; returns its path."""
     source, out = Path(source), writable_file(out, "report")
-    is_run = (source / "config.yaml").is_file()
+    run = RunFolder(source)
+    is_run = run.is_run()
     if not is_run and not (source.is_dir() and any(source.glob(f"*{MASK_SUFFIX}.*"))):
         raise MissingInputError(f"{source}: neither a run folder (config.yaml) nor a folder of predicted masks")
     sections = []
     title = f"csunet report: {source.name}"
     if is_run:
         figures, predictions = _ensure_run_outputs(source, say)
-        summary = json.loads((source / "summary.json").read_text()) if (source / "summary.json").is_file() else {}
-        test_path = source / "test_metrics.json"
-        if test_path.is_file():
-            sections.append(("Test metrics", _metrics_section(json.loads(test_path.read_text()))))
+        summary = json.loads(run.summary.read_text()) if run.summary.is_file() else {}
+        if run.test_metrics.is_file():
+            sections.append(("Test metrics", _metrics_section(json.loads(run.test_metrics.read_text()))))
         if summary:
             facts = [[key, summary[key]] for key in ("epochs", "steps", "best_val_iou", "stopped_by",
                                                       "wall_seconds_this_session") if key in summary]  # fmt: skip
@@ -236,12 +237,10 @@ def build_report(source: str | os.PathLike, out: str | os.PathLike, say=print) -
                     for p in sorted(source.glob("*_overlay.png"))]  # fmt: skip
         if overlays:
             sections.append(("Predictions", '<div class="row">' + "".join(overlays) + "</div>"))
-    measured = measure(
-        [predictions], source / "measurements" if is_run else out.parent / f"{out.stem}_measurements"
-    )
+    measured = measure([predictions], run.measurements if is_run else out.parent / f"{out.stem}_measurements")
     sections.append(("Measurements", measurement_section(measured, Path(measured["files"]["images.csv"]).parent)))
     if is_run:
-        sections.append(("Configuration", f"<pre>{html.escape((source / 'config.yaml').read_text())}</pre>"))
+        sections.append(("Configuration", f"<pre>{html.escape(run.config.read_text())}</pre>"))
     body = "\n".join(f"<h2>{html.escape(name)}</h2>\n{content}" for name, content in sections)
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,34 @@ from csunet.utils import atomic_write_bytes, atomic_write_text
 
 CONFIG_FILE, ENVIRONMENT_FILE, SUMMARY_FILE = "config.yaml", "environment.json", "summary.json"
 CHECKPOINTS, BEST, LAST = "checkpoints", "best.ckpt", "last.ckpt"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The layout of a run folder, in one place: every file a run writes, where every reader finds it."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    config = property(lambda self: self.path / CONFIG_FILE)
+    environment = property(lambda self: self.path / ENVIRONMENT_FILE)
+    summary = property(lambda self: self.path / SUMMARY_FILE)
+    test_metrics = property(lambda self: self.path / "test_metrics.json")
+    metrics = property(lambda self: self.path / "metrics.csv")
+    holdout = property(lambda self: self.path / "holdout.json")
+    weights_report = property(lambda self: self.path / "weights_report.json")
+    checkpoints = property(lambda self: self.path / CHECKPOINTS)
+    best = property(lambda self: self.path / CHECKPOINTS / BEST)
+    last = property(lambda self: self.path / CHECKPOINTS / LAST)
+    figures = property(lambda self: self.path / "figures")
+    predictions = property(lambda self: self.path / "predictions")
+    measurements = property(lambda self: self.path / "measurements")
+    report = property(lambda self: self.path / "report.html")
+
+    def is_run(self) -> bool:
+        return self.config.is_file()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

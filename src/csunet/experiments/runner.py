@@ -13,6 +13,7 @@ import torch
 
 from csunet.experiments.grid import GridRun, expand_grid, load_grid
 from csunet.experiments.store import connect, save, status_of
+from csunet.runs import RunFolder
 from csunet.sharding import shard_of
 
 
@@ -28,7 +29,7 @@ def train_and_test(run: GridRun, out: Path) -> dict:
     config = run.config
     config.out, config.name = str(out), run.id
     run_dir = out / run.id
-    resume = (run_dir / "config.yaml").exists()
+    resume = RunFolder(run_dir).config.exists()
     summary = train(config, run_dir, resume=resume, progress=False)
     return summary
 

@@ -36,6 +36,7 @@ from csunet.runs import (
     BEST,
     LAST,
     AtomicCheckpointIO,
+    RunFolder,
     best_and_last_checkpoints,
     checkpoint_path,
     record_start,
@@ -256,7 +257,7 @@ def pretrain(
     summary = {"run_dir": str(run_dir), "encoder": str(encoder), "images": {"train": len(train_items),
                "val": len(val_items), "test": len(test_items)}, "wall_seconds": round(time.monotonic() - started, 1),
                **sidecar}  # fmt: skip
-    write_json(run_dir / "summary.json", summary)
+    write_json(RunFolder(run_dir).summary, summary)
     return summary
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import lightning as L
 
+from csunet.runs import RunFolder
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 PLOTS = {"loss.png": ("train_loss", "val_loss"), "iou.png": ("val_iou", "val_miou")}
@@ -85,7 +86,7 @@ class EpochHistory(L.Callback):
             self.write()
 
     def write(self) -> None:
-        write_csv(self.run_dir / "metrics.csv", self.rows)
+        write_csv(RunFolder(self.run_dir).metrics, self.rows)
         for name, keys in self.plots.items():
             atomic_write_bytes(self.run_dir / name, plot_curves(self.rows, keys, name.removesuffix(".png")))
 

@@ -44,6 +44,7 @@ from csunet.runs import (
     LAST,
     SUMMARY_FILE,
     AtomicCheckpointIO,
+    RunFolder,
     best_and_last_checkpoints,
     checkpoint_path,
     record_start,
@@ -64,7 +65,6 @@ from csunet.train.schedule import EpochBudget, TwoStageSchedule
 from csunet.utils import keep_freed_memory, removed_if_left_empty, writable_folder
 
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
-HOLDOUT_FILE = "holdout.json"
 """The image names of each split drawn from data given as one folder pair."""
 
 
@@ -271,7 +271,7 @@ def _train(
     if trainer.is_global_zero:
         record_start(run_dir, config.dump())
         if held_out_names(description):
-            write_json(run_dir / HOLDOUT_FILE, held_out_names(description))
+            write_json(RunFolder(run_dir).holdout, held_out_names(description))
     if resuming_from is None and config.init_weights:
         load_initial_weights(module, config.init_weights)
     elif resuming_from is None and (config.swin_weights or config.cnn_weights):
@@ -281,7 +281,7 @@ def _train(
             module.model, swin=config.swin_weights, cnn=config.cnn_weights, progress=progress
         )
         if trainer.is_global_zero:
-            write_json(run_dir / "weights_report.json", {"reports": [r.to_dict() for r in reports]})
+            write_json(RunFolder(run_dir).weights_report, {"reports": [r.to_dict() for r in reports]})
             for report in reports:
                 print(report)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resuming_from, weights_only=True)
@@ -374,11 +374,11 @@ def _finish(
         except DataError as exc:
             test = {"error": str(exc)}
             summary["test_error"] = str(exc)
-        write_json(run_dir / "test_metrics.json", test)
+        write_json(RunFolder(run_dir).test_metrics, test)
         summary["test"] = {
             k: test[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou") if k in test
         }
-    write_json(run_dir / "summary.json", summary)
+    write_json(RunFolder(run_dir).summary, summary)
     return summary
 
 
