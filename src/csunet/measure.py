@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from csunet.data.errors import DataError
-from csunet.data.io import is_image_file, read_array
+from csunet.data.io import collect_files, is_image_file, read_array
 from csunet.morphometry import (
     MeasureSettings,
     interval_note,
@@ -51,15 +51,7 @@ def read_index_mask(path: Path) -> np.ndarray:
 def collect_masks(inputs: list[str | os.PathLike]) -> list[Path]:
     """Mask files named directly, or in folders: a prediction folder's masks as its ``predictions.json`` lists them
     (never other files lying there), else the folder's ``*_mask`` files when there are any, else every image."""
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found += _folder_masks(item)
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise DataError(f"{item}: no such file or folder")
-    return found
+    return collect_files(inputs, _folder_masks)
 
 
 def _folder_masks(folder: Path) -> list[Path]:

@@ -33,7 +33,7 @@ from csunet.checkpoint import CheckpointError, CheckpointMeta, LoadedCheckpoint
 from csunet.cleanup import CleanupRules, clean, overridden, rules_from_meta
 from csunet.data.errors import DataError
 from csunet.data.intensity import standardise
-from csunet.data.io import IMAGE_SUFFIXES, is_image_file, read_image
+from csunet.data.io import IMAGE_SUFFIXES, collect_files, is_image_file, read_image
 from csunet.errors import SettingsError, check_range
 from csunet.export import ENGINES, choose_engine, load_engine
 from csunet.export.onnx import source_stamp
@@ -58,18 +58,14 @@ MASK_FORMATS = ("png", "tif")
 
 def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
     """Image files named directly or found (not recursively) in named folders, in a stable order."""
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            images = sorted(p for p in item.iterdir() if is_image_file(p))
-            if not images:
-                raise DataError(f"{item}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            found += images
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise DataError(f"{item}: no such file or folder")
-    return found
+    return collect_files(inputs, folder_images)
+
+
+def folder_images(folder: Path) -> list[Path]:
+    images = sorted(p for p in folder.iterdir() if is_image_file(p))
+    if not images:
+        raise DataError(f"{folder}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return images
 
 
 def refuse_output_among_inputs(out: str | os.PathLike, images: list[Path]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,20 @@ import numpy as np
 from csunet.data.errors import DataError, DataWarning
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def collect_files(inputs: list[str | os.PathLike], in_folder: Callable[[Path], list[Path]]) -> list[Path]:
+    """Files named directly, and for each named folder what ``in_folder`` finds in it, in the order given; a name
+    that is neither is an error naming it."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found += in_folder(item)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise DataError(f"{item}: no such file or folder")
+    return found
 
 
 def is_image_file(path: Path) -> bool:
