@@ -19,6 +19,8 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -65,7 +67,7 @@ from csunet.train.schedule import EpochBudget, TwoStageSchedule
 from csunet.utils import keep_freed_memory, removed_if_left_empty, writable_folder
 
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
-"""The image names of each split drawn from data given as one folder pair."""
+"""The run folder, handed to the processes a multi-device launch starts, so that all of them write to one."""
 
 
 class _DropAdvertisement(logging.Filter):
@@ -73,8 +75,19 @@ class _DropAdvertisement(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisement())
-warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """While training: no advertisement in Lightning's log, no deprecation notice about torch internals it uses.
+    Installed for the call, not on import: importing csunet changes no global logging or warning state."""
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    advertisement = _DropAdvertisement()
+    logger.addFilter(advertisement)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
+            yield
+    finally:
+        logger.removeFilter(advertisement)
 
 
 class NeverPredictedWarning(UserWarning):
@@ -186,7 +199,7 @@ def train(
     started = time.monotonic()
     keep_freed_memory()
     run_dir = _agreed_run_dir(config, run_dir)
-    with removed_if_left_empty(run_dir):
+    with removed_if_left_empty(run_dir), _quiet_lightning():
         if rank_zero_only.rank == 0 and not resume:
             refuse_existing_run(run_dir)
             writable_folder(run_dir, "run folder")
