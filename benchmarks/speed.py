@@ -247,17 +247,17 @@ def large_image(size: int, onnx_path: str, out: str) -> dict:
     from csunet.data import sample_root
     from csunet.data.io import read_image
     from csunet.export import load_engine
-    from csunet.predict import predict_one, write_outputs
+    from csunet.predict import write_outputs
+    from csunet.predictor import Predictor
 
     loaded = load_engine(onnx_path, "onnx")
     tile = read_image(sorted((sample_root() / "test").iterdir())[0])
     image = np.ascontiguousarray(tiled_to(tile, size))
-    predict_one(loaded, np.tile(tile, (2, 2, 1)), overlap=0.5, batch_size=4)  # the session at full batches
+    predictor = Predictor(loaded, overlap=0.5, batch_size=4)
+    predictor.predict_array(np.tile(tile, (2, 2, 1)))  # the session at full batches
     before = current_rss_gb()
     started = time.perf_counter()
-    with torch.no_grad():
-        logits = predict_one(loaded, image, overlap=0.5, batch_size=4)
-    write_outputs(loaded, f"large{size}", image, logits, Path(out))
+    write_outputs(loaded, f"large{size}", image, predictor.predict_array(image), Path(out))
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

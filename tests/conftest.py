@@ -32,20 +32,21 @@ def tiny_config(out: Path, name: str, **overrides):
     from csunet.train import TrainConfig
 
     settings = {**TINY_MODEL, "data": "sample", "recipe": "paper", "batch_size": 4, "crops_per_epoch": 8,
-                "max_epochs": 2}  # fmt: skip
+                "max_epochs": 2, "decide_cleanup": False}  # fmt: skip
     return TrainConfig(**{**settings, "out": str(out), "name": name, **overrides})
 
 
 TINY_CLI = ["--task", "sample", "--recipe", "paper", "--model", "swin_unet", "--window", "2", "--embed-dim", "24", "--tile-size", "64",
-            "--crops-per-epoch", "8", "--batch-size", "4"]  # fmt: skip
+            "--crops-per-epoch", "8", "--batch-size", "4", "--no-decide-cleanup"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> dict:
-    """One finished two-epoch training run on the bundled sample, shared by evaluation/prediction tests."""
+    """One finished two-epoch training run on the bundled sample, shared by evaluation/prediction tests; the one
+    tiny run that decides its clean-up (the others skip that extra validation pass)."""
     from csunet.train import train
 
-    return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny"), progress=False)
+    return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny", decide_cleanup=True), progress=False)
 
 
 def pytest_collection_modifyitems(config, items):

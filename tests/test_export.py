@@ -34,7 +34,8 @@ from csunet.export.int8 import Int8Refused, export_int8
 from csunet.export.onnx import onnx_is_current
 from csunet.export.openvino import OpenVinoModel, save_ir, write_ir_metadata
 from csunet.models import create_model, list_models
-from csunet.predict import class_probabilities, normalised_tensor, predict, predict_one
+from csunet.predict import predict
+from csunet.predictor import Predictor, normalised_tensor
 
 runner = CliRunner()
 
@@ -131,10 +132,11 @@ def test_predict_engines_agree(checkpoint, tmp_path):
     }
     # the choice is recorded; on this CPU with openvino installed, auto is openvino
     assert json.loads((tmp_path / "auto" / "predictions.json").read_text())["settings"]["engine"] == "openvino"
-    plain = load_checkpoint(checkpoint)  # unfolded, NCHW: the model as trained
-    with torch.no_grad():
-        expected = predict_one(LoadedCheckpoint(plain.model.eval(), plain.meta, checkpoint), read_image(image))
-    expected = class_probabilities(expected, plain.meta.activation).numpy()
+    plain = load_checkpoint(checkpoint)  # NCHW: the model as trained
+    prediction = Predictor(LoadedCheckpoint(plain.model.eval(), plain.meta, checkpoint)).predict_array(
+        read_image(image)
+    )
+    expected = prediction.probabilities.numpy()
     for engine in engines:
         probabilities = tifffile.imread(records[engine]["probabilities"])
         assert np.abs(probabilities - expected).max() < 1e-3, engine

@@ -13,7 +13,8 @@ from csunet.checkpoint import CheckpointError, load_checkpoint
 from csunet.cli import app
 from csunet.data import sample_root
 from csunet.data.io import read_image
-from csunet.predict import predict, predict_one
+from csunet.predict import predict
+from csunet.predictor import Predictor
 
 runner = CliRunner()
 
@@ -45,8 +46,11 @@ def test_predict_writes_masks_overlays_probabilities_and_uncertainty(tiny_run, t
 def test_predict_any_size_and_tiff_masks(tiny_run, tmp_path):
     loaded = load_checkpoint(tiny_run["best_checkpoint"])
     image = np.random.default_rng(0).random((350, 530, 1), dtype=np.float32)  # grey, not a tile multiple
-    logits = predict_one(loaded, image, overlap=0.5, batch_size=16)
+    prediction = Predictor(loaded, overlap=0.5, batch_size=16).predict_array(image)
+    logits = prediction.logits
     assert logits.shape == (3, 350, 530) and np.isfinite(logits.numpy()).all()
+    assert prediction.mask.shape == prediction.raw_mask.shape == (350, 530)
+    assert prediction.uncertainty.shape == (350, 530) and prediction.probabilities.shape == (3, 350, 530)
     tifffile.imwrite(tmp_path / "big.tif", (image[..., 0] * 65535).astype(np.uint16))
     records = predict(
         tiny_run["best_checkpoint"],

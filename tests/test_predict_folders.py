@@ -18,6 +18,7 @@ from csunet.data.io import read_image
 from csunet.errors import SettingsError
 from csunet.measure import measure
 from csunet.predict import launch_shard, predict
+from csunet.predictor import Predictor
 from csunet.sharding import parse_shard
 
 IMAGES = 500
@@ -163,8 +164,9 @@ def test_decoding_and_writing_overlap_the_engine_and_records_keep_their_order(ti
 
         return wrapper
 
-    for kind, name in (("read", "read_image"), ("predict", "predict_one"), ("write", "write_outputs")):
+    for kind, name in (("read", "read_image"), ("write", "write_outputs")):
         monkeypatch.setattr(predict_module, name, slowed(kind, getattr(predict_module, name)))
+    monkeypatch.setattr(Predictor, "predict_array", slowed("predict", Predictor.predict_array))
     records = predict(tiny_run["best_checkpoint"], images, tmp_path / "out", progress=False, engine="torch")
 
     assert [Path(r["image"]).name for r in records] == [p.name for p in images]

@@ -29,16 +29,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from csunet.checkpoint import CheckpointError, CheckpointMeta, LoadedCheckpoint
-from csunet.cleanup import CleanupRules, clean, overridden, rules_from_meta
+from csunet.checkpoint import CheckpointError, LoadedCheckpoint
 from csunet.data.errors import DataError
-from csunet.data.intensity import standardise
 from csunet.data.io import IMAGE_SUFFIXES, collect_files, is_image_file, read_image
 from csunet.errors import SettingsError, check_range
 from csunet.export import ENGINES, choose_engine, load_engine
 from csunet.export.onnx import source_stamp
-from csunet.inference import check_overlap, default_device, sliding_window_logits
-from csunet.metrics import predicted_classes
+from csunet.inference import check_overlap, default_device
 from csunet.prediction_folder import (
     MANIFEST_GLOB,
     MASK_SUFFIX,
@@ -49,6 +46,7 @@ from csunet.prediction_folder import (
     shard_manifest_name,
     write_manifest,
 )
+from csunet.predictor import STRIP_ROWS, Prediction, Predictor
 from csunet.render import overlay, png_bytes, tiff_bytes, to_rgb8
 from csunet.sharding import parse_shard, shard_of
 from csunet.utils import atomic_write_bytes, keep_freed_memory, writable_folder
@@ -78,56 +76,6 @@ def refuse_output_among_inputs(out: str | os.PathLike, images: list[Path]) -> No
                 f"--out {out}: the folder of the input {image.name}; predictions there would be read as images by "
                 "the next run over it. Choose another output folder"
             )
-
-
-def normalised_tensor(image: np.ndarray, meta: CheckpointMeta) -> torch.Tensor:
-    """(H, W, C) float image in [0, 1] -> (C, H, W) tensor normalised as in training (the checkpoint's per-image
-    standardisation first), over the whole image at once.
-
-    Filled one channel at a time, so a huge image needs no full-size temporaries beyond the result.
-    """
-    channels = meta.channels
-    if image.shape[-1] not in (1, channels):
-        raise DataError(f"image has {image.shape[-1]} channels, the model takes {channels}")
-    mean, std = meta.normalisation.mean, meta.normalisation.std
-    image = standardise(image, meta.normalisation.per_image)
-    tensor = torch.empty(channels, *image.shape[:2])
-    for channel in range(channels):
-        plane = image[..., channel if image.shape[-1] > 1 else 0]
-        tensor[channel] = torch.from_numpy(np.subtract(plane, mean[channel], dtype=np.float32)).div_(std[channel])
-    return tensor
-
-
-def class_probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
-    """(K, H, W) probabilities as the training loss defines them (sigmoid per class, or softmax); a binary
-    model's single channel p becomes the two planes 1 - p, p."""
-    if logits.shape[0] == 1:
-        foreground = torch.sigmoid(logits)
-        return torch.cat([1 - foreground, foreground])
-    return torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=0)
-
-
-def normalised_entropy(probabilities: torch.Tensor) -> torch.Tensor:
-    """Entropy of the class distribution at each pixel divided by log K: 0 = certain, 1 = undecided."""
-    p = probabilities / probabilities.sum(0, keepdim=True).clamp_min(1e-12)
-    entropy = -(p * p.clamp_min(1e-12).log()).sum(0)
-    return entropy / np.log(max(p.shape[0], 2))
-
-
-def predict_one(
-    loaded: LoadedCheckpoint,
-    image: np.ndarray,
-    overlap: float = 0.5,
-    tta: str = "none",
-    batch_size: int = 4,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> torch.Tensor:
-    """Logits (K, H, W) on the CPU for one (H, W, C) float image of any size; ``on_batch(done, total)`` after
-    each batch of tiles."""
-    tensor = normalised_tensor(image, loaded.meta)
-    return sliding_window_logits(
-        loaded.model, tensor, loaded.meta.tile_size, overlap, batch_size, tta, "cpu", on_batch
-    )
 
 
 def predict(
@@ -192,7 +140,7 @@ def predict(
     keep_freed_memory()
     # the model and its clean-up first: a checkpoint or setting that fails touches no earlier outputs
     loaded = load_engine(checkpoint, settings["engine"], device)
-    rules = overridden(rules_from_meta(loaded.meta), settings["cleanup"])
+    predictor = Predictor.of(loaded, overlap, tta, batch_size, settings["cleanup"])
     out = writable_folder(out, "predictions")
     if overwrite and count == 1:  # shards of one run would delete each other's outputs
         clear_earlier_run(out, OUTPUT_KEYS)
@@ -204,7 +152,7 @@ def predict(
         "colours": loaded.meta.colours,
         "pixel_size_um": loaded.meta.pixel_size_um,
         "background": loaded.meta.background,
-        "cleanup": rules.describe() if rules else "none",
+        "cleanup": predictor.cleanup.describe() if predictor.cleanup else "none",
         "settings": settings,
         "inputs": len(mine),
         "complete": False,
@@ -242,14 +190,13 @@ def predict(
             try:
                 if isinstance(image, Exception):
                     raise image
-                with torch.no_grad():
-                    logits = predict_one(loaded, image, overlap, tta, batch_size)
+                prediction = predictor.predict_array(image)
             except (DataError, ValueError) as exc:
                 return partial(finish, {"image": str(path), "error": str(exc)}, True)
 
             def write() -> None:
-                written = write_outputs(loaded, path.stem, image, logits, out, mask_format, probabilities,
-                                        uncertainty, rules)  # fmt: skip
+                written = write_outputs(loaded, path.stem, image, prediction, out, mask_format, probabilities,
+                                        uncertainty)  # fmt: skip
                 finish({"image": str(path), **written}, True)
 
             return write
@@ -405,18 +352,6 @@ def refuse_same_names(images: list[Path]) -> None:
         seen[path.stem] = path
 
 
-STRIP_ROWS = 256
-"""Rows turned into mask and overlay at a time: full-size temporaries (int64 arg-max, float blends) never exist."""
-
-
-def class_mask(logits: torch.Tensor, cleanup: CleanupRules | None = None) -> np.ndarray:
-    """(H, W) uint8 class indices of (K, H, W) logits, cleaned by ``cleanup`` (:func:`csunet.cleanup.clean`)."""
-    mask = np.empty(logits.shape[1:], dtype=np.uint8)
-    for top in range(0, mask.shape[0], STRIP_ROWS):
-        mask[top : top + STRIP_ROWS] = predicted_classes(logits[None, :, top : top + STRIP_ROWS])[0].numpy()
-    return clean(mask, cleanup)
-
-
 def overlay_in_strips(image: np.ndarray, mask: np.ndarray, colours, background: int | None = 0) -> np.ndarray:
     """:func:`csunet.render.overlay` of the float image, computed strip by strip."""
     out = np.empty((*mask.shape, 3), dtype=np.uint8)
@@ -430,14 +365,14 @@ def write_outputs(
     loaded: LoadedCheckpoint,
     stem: str,
     image: np.ndarray,
-    logits: torch.Tensor,
+    prediction: Prediction,
     out: Path,
     mask_format: str = "png",
     probabilities: bool = False,
     uncertainty: bool = False,
-    cleanup: CleanupRules | None = None,
 ) -> dict:
-    mask = class_mask(logits, cleanup)
+    """Write the mask (cleaned), the overlay and on request probabilities and uncertainty of one image."""
+    mask = prediction.mask
     written = {}
     mask_path = out / f"{stem}{MASK_SUFFIX}.{mask_format}"
     atomic_write_bytes(mask_path, png_bytes(mask) if mask_format == "png" else tiff_bytes(mask, "YX"))
@@ -447,13 +382,12 @@ def write_outputs(
         overlay_path, png_bytes(overlay_in_strips(image, mask, loaded.colours, loaded.meta.background))
     )
     written["overlay"] = str(overlay_path)
-    probs = class_probabilities(logits, loaded.meta.activation) if (probabilities or uncertainty) else None
     if probabilities:
         path = out / f"{stem}_probabilities.tif"
-        atomic_write_bytes(path, tiff_bytes(probs.numpy().astype(np.float32), "CYX"))
+        atomic_write_bytes(path, tiff_bytes(prediction.probabilities.numpy().astype(np.float32), "CYX"))
         written["probabilities"] = str(path)
     if uncertainty:
-        entropy = normalised_entropy(probs).numpy().astype(np.float32)
+        entropy = prediction.uncertainty
         path = out / f"{stem}_uncertainty.tif"
         atomic_write_bytes(path, tiff_bytes(entropy, "YX"))
         atomic_write_bytes(path.with_suffix(".png"), png_bytes((entropy * 255 + 0.5).astype(np.uint8)))

@@ -18,9 +18,9 @@ from csunet.data.holdout import hold_out
 from csunet.data.masks import IGNORE_INDEX
 from csunet.data.transforms import eval_transform
 from csunet.errors import SettingsError
-from csunet.inference import sliding_window_logits
-from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, mask_mean_iou, nasa_iou, predicted_classes
+from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, mask_mean_iou, nasa_iou
 from csunet.morphometry import MeasureSettings, agreement
+from csunet.predictor import Predictor
 from csunet.render import captioned_row, colour_mask, error_panel, png_bytes, to_rgb8
 from csunet.utils import atomic_write_bytes
 
@@ -64,6 +64,7 @@ def evaluate_model(
     are from the truth's. ``keep_masks``: also return the truth and the masks as predicted, by image name."""
     meta, classes = loaded.meta, loaded.classes
     truths, predictions = {}, {}
+    predictor = Predictor(loaded, overlap, tta, batch_size)  # cleaned below, where the raw masks are needed too
     # one process evaluates everything, even right after a multi-process training run: no syncing
     nasa, confusion = (
         NasaIoU(meta.activation, sync_on_compute=False),
@@ -74,7 +75,8 @@ def evaluate_model(
     steps = track(range(len(dataset)), description="evaluating") if progress else range(len(dataset))
     for index in steps:
         image, mask = dataset[index]
-        logits = sliding_window_logits(loaded.model, image, meta.tile_size, overlap, batch_size, tta, "cpu")[None]
+        prediction = predictor.predict_tensor(image)
+        logits = prediction.logits[None]
         nasa.update(logits, mask[None])
         confusion.update(logits, mask[None])
         per_image.append(
@@ -83,7 +85,7 @@ def evaluate_model(
                 "nasa_iou": float(nasa_iou(logits, mask[None], activation=meta.activation)[0]),
             }
         )
-        predicted = predicted_classes(logits)[0].numpy().astype(np.uint8)
+        predicted = prediction.raw_mask
         truths[names[index]], predictions[names[index]] = mask.numpy().astype(np.uint8), predicted
         if figures is not None:
             figure = error_figure(

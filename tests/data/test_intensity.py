@@ -10,7 +10,7 @@ from csunet.data import SegmentationDataset, sample_description
 from csunet.data.intensity import standardise
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from csunet.errors import SettingsError
-from csunet.predict import normalised_tensor
+from csunet.predictor import normalised_tensor
 from csunet.train import TrainConfig
 from csunet.train.augment import train_transform
 

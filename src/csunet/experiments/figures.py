@@ -11,8 +11,7 @@ import numpy as np
 from csunet.checkpoint import load_checkpoint
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.transforms import eval_transform
-from csunet.inference import sliding_window_logits
-from csunet.metrics import predicted_classes
+from csunet.predictor import Predictor
 from csunet.render import captioned_row, colour_mask, foreground_error_panel, png_bytes, to_rgb8
 from csunet.scoring import denormalise
 from csunet.utils import atomic_write_bytes
@@ -51,8 +50,7 @@ def task_figures(
         panels = [("image", to_rgb8(denormalise(image, first))), ("truth", colour_mask(truth, colours))]
         for source, loaded in models.items():
             seen = datasets[loaded.meta.normalisation.per_image][index][0]
-            logits = sliding_window_logits(loaded.model, seen, loaded.meta.tile_size, 0.5)
-            predicted = predicted_classes(logits[None])[0].numpy().astype(np.uint8)
+            predicted = Predictor(loaded).predict_tensor(seen).raw_mask
             row = best[source]
             panels.append((f"{source}: {row['model']} {row['encoder'] or ''} {100 * row['nasa_iou']:.1f}%",
                            foreground_error_panel(predicted, truth)))  # fmt: skip

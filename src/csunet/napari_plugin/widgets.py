@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from lightning.pytorch import Callback
 from magicgui.widgets import (
     CheckBox,
@@ -38,7 +37,6 @@ from psygnal import Signal
 from superqt.utils import ensure_main_thread
 
 from csunet.checkpoint import CheckpointMeta
-from csunet.cleanup import rules_from_meta
 from csunet.data.io import to_float_image
 from csunet.errors import CsunetError
 from csunet.export import ENGINES, load_engine
@@ -46,7 +44,7 @@ from csunet.inference import MAX_OVERLAP, TTA_MODES, default_device
 from csunet.measure import write_measurements
 from csunet.morphometry import MeasureSettings, measure_masks, size_summary, summarise
 from csunet.napari_plugin.labels import TrainingProject, labels_layer_kwargs, to_class_mask, to_layer_labels
-from csunet.predict import class_mask, class_probabilities, normalised_entropy, predict_one
+from csunet.predictor import Predictor
 from csunet.train.finetune import FINE_TUNE_STEPS, fine_tune_config
 
 RECENT = 8
@@ -136,12 +134,9 @@ def segment_array(
             raise Cancelled
         progress(done, total)
 
-    with torch.no_grad():
-        logits = predict_one(loaded, image, overlap, tta, on_batch=on_batch)
-    entropy = None
-    if uncertainty:
-        entropy = normalised_entropy(class_probabilities(logits, loaded.meta.activation)).numpy()
-    return Segmentation(class_mask(logits, rules_from_meta(loaded.meta)), entropy, loaded.meta, loaded.engine)
+    prediction = Predictor.of(loaded, overlap, tta).predict_array(image, on_batch)
+    entropy = prediction.uncertainty if uncertainty else None
+    return Segmentation(prediction.mask, entropy, loaded.meta, loaded.engine)
 
 
 def show_segmentation(viewer, image_layer, result: Segmentation, settings: dict, name: str):

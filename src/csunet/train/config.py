@@ -114,6 +114,9 @@ class TrainConfig:
     """For data given as one folder pair: the share of images held out for the final test (0: none)."""
     val_overlap: float = 0.25
     """Tile overlap when validating whole images."""
+    decide_cleanup: bool = True
+    """At the end, evaluate the whole validation split once more and keep the clean-up rules that bring its
+    measurements closer to the truth (csunet.cleanup); the checkpoint carries them."""
     workers: int | None = None
     """DataLoader workers (default: 0 on CPU, up to 8 on GPU)."""
     seed: int = 0

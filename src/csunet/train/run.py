@@ -370,7 +370,10 @@ def _finish(
         "wall_seconds_this_session": round(time.monotonic() - started, 1),
         "never_predicted_on_validation": _warn_never_predicted(module),
     }
-    if best.exists():  # the whole validation split once more: the clean-up is decided on it
+    full = None
+    if (
+        best.exists() and config.decide_cleanup
+    ):  # the whole validation split once more: the clean-up is decided on it
         full = choose_cleanup(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
                               progress=progress)  # fmt: skip
         rules = full["cleanup_rules"]
@@ -378,6 +381,10 @@ def _finish(
         for line in rules.decisions:
             print(f"  {line}")
         summary["cleanup"] = {"kept": rules.describe(), "limits_px": rules.limits, "decisions": rules.decisions}
+    elif config.val_tiles and best.exists():  # validation ran on windows: the whole split once now
+        full = evaluate(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
+                        progress=progress)  # fmt: skip
+    if full is not None:
         summary["full_validation"] = {k: full[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou")}
     if "test" in description.splits and best.exists():
         try:
