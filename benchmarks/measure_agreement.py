@@ -24,6 +24,7 @@ from csunet.checkpoint import read_checkpoint
 from csunet.data.tasks import resolve_data_root
 from csunet.evaluate import choose_cleanup, evaluate
 from csunet.morphometry import agreement_rows, agreement_score
+from csunet.runs import RunFolder
 from csunet.utils import atomic_write_text
 
 TASKS = ["super-1", "super-2", "super-3", "super-4", "ebc-1", "ebc-2", "ebc-3"]
@@ -49,9 +50,20 @@ def checkpoint_for(task: str, minutes: float, data_root: Path, out: Path, runs: 
         copy = out / f"{task}.ckpt"
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(found[-1], copy)
-        return copy, {"trained": str(found[-1].parent.parent)}
+        run = RunFolder(found[-1].parent.parent)
+        summary = json.loads(run.summary.read_text()) if run.summary.is_file() else {}
+        earlier = {row["task"]: row for row in _rows()}.get(task, {})
+        kept = {key: earlier[key] for key in ("wall_seconds", "cpu_share") if key in earlier}  # how it trained
+        return copy, {"trained": str(run.path), **kept} | (
+            {"steps": summary["steps"]} if "steps" in summary else {}
+        )
     row = run_one(task, MODEL, minutes, data_root, out, recipe="fast")
     return Path(row.pop("best_checkpoint")), {key: row[key] for key in ("steps", "wall_seconds", "cpu_share")}
+
+
+def _rows() -> list[dict]:
+    path = RESULTS / "measure_agreement.json"
+    return json.loads(path.read_text())["rows"] if path.is_file() else []
 
 
 def run_task(task: str, minutes: float, data_root: Path, out: Path, runs: Path | None) -> dict:
@@ -94,6 +106,9 @@ def table(rows: list[dict], machine: str) -> str:
     ]
     for row in rows:
         trained = f"{row['steps']} steps" if "steps" in row else "train_cpu run"
+        others = (row.get("cpu_share") or {}).get("others_cores")
+        if others is not None and others >= 0.25:
+            trained += f", shared: others used {others:.2f} cores"
         lines.append(
             f"| {row['task']} | {trained} | {row['nasa_iou']:.3f} | {row['mask_miou_without_cleanup']:.3f} / "
             f"{row['mask_miou']:.3f} | {row['score_without_cleanup']:.3f} / {row['score']:.3f} | {row['cleanup']} |"
@@ -120,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     data_root, machine = resolve_data_root(), cpu_name()
     out = args.out / time.strftime("%Y%m%d-%H%M%S")
     path = RESULTS / "measure_agreement.json"
-    done = {row["task"]: row for row in json.loads(path.read_text())["rows"]} if path.is_file() else {}
+    done = {row["task"]: row for row in _rows()}
     for task in args.tasks.split(","):
         done[task] = run_task(task, args.minutes, data_root, out, args.runs)
         rows = [done[t] for t in TASKS if t in done]
