@@ -125,9 +125,15 @@ def test_predict_engines_agree(checkpoint, tmp_path):
     image = sorted((sample_root() / "test").iterdir())[0]
     engines = ("torch", "onnx", "openvino", "auto")
     records = {
-        engine: predict(checkpoint, [image], tmp_path / engine, probabilities=True, progress=False, engine=engine)[
-            0
-        ]
+        engine: predict(
+            checkpoint,
+            [image],
+            tmp_path / engine,
+            probabilities=True,
+            progress=False,
+            engine=engine,
+            cleanup=["off"],
+        )[0]
         for engine in engines
     }
     # the choice is recorded; on this CPU with openvino installed, auto is openvino

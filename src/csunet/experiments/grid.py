@@ -69,8 +69,8 @@ results databases stay valid."""
 
 def run_id(config: TrainConfig) -> str:
     """12 hex digits of the SHA-256 of the configuration, minus what does not change the result: where the data
-    lives and where results go (so machines with different paths agree on ids), how many devices run it, and
-    whether it is compiled."""
+    lives and where results go (so machines with different paths agree on ids), how many devices run it,
+    whether it is compiled, and whether it decides a clean-up (the grid keeps scores of the model's own outputs)."""
     data = config.to_dict()
     for key in (
         "data_root",
@@ -82,6 +82,7 @@ def run_id(config: TrainConfig) -> str:
         "accelerator",
         "workers",
         "compile",
+        "decide_cleanup",
     ):
         data.pop(key, None)
     for key, default in ADDED_SINCE_FIRST_GRIDS.items():

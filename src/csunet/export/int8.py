@@ -160,7 +160,7 @@ def export_int8(
             f"fp32's {fp32_iou:.4f} (allowed: {max_drop}; tried {method}); no int8 file written, the fp32 "
             f"OpenVINO file {fp32_path.name} is kept"
         )
-    write_ir_metadata(quantised, {META_KEY: meta, SOURCE_KEY: fp32.metadata[SOURCE_KEY], "int8": record})
+    write_ir_metadata(quantised, {META_KEY: meta.to_dict(), SOURCE_KEY: fp32.metadata[SOURCE_KEY], "int8": record})
     save_ir(quantised, target)
     return {"path": str(target), **record}
 
