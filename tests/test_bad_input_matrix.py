@@ -175,6 +175,8 @@ CASES = [
         "predict",
         "{ckpt}",
         "{root}/grey",
+        "--engine",
+        "torch",
         "--cleanup",
         "holes.nothing=3",
         "--out",

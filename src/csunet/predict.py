@@ -114,14 +114,7 @@ def predict(
     Masks are cleaned as the checkpoint says (:mod:`csunet.cleanup`), changed by ``cleanup`` settings
     (``["off"]``: as the model predicts).
     """
-    if mask_format not in MASK_FORMATS:
-        raise SettingsError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
-    check_overlap(overlap)
-    check_range("predict", "batch_size", batch_size, 1)
-    index, count = launch_shard(shard)
-    images = collect_images(inputs)
-    refuse_same_names(images)
-    refuse_output_among_inputs(out, images)
+    index, count, images = checked_request(inputs, out, overlap, batch_size, mask_format, shard)
     device = device or (launcher_device() if count > 1 else None) or default_device()
     if engine not in ENGINES:
         raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
@@ -238,6 +231,27 @@ def read_ahead(paths: list[Path]) -> Iterator[tuple[Path, np.ndarray | Exception
             if position + 1 < len(paths):
                 reading.append(reader.submit(read, paths[position + 1]))
             yield path, image.result()
+
+
+def checked_request(
+    inputs: list[str | os.PathLike],
+    out: str | os.PathLike,
+    overlap: float = 0.5,
+    batch_size: int = 4,
+    mask_format: str = "png",
+    shard: str | tuple[int, int] | None = None,
+) -> tuple[int, int, list[Path]]:
+    """The shard (K, N) and the images of a prediction request, every setting and path checked: what the command
+    line says before it spends time exporting the model for an engine."""
+    if mask_format not in MASK_FORMATS:
+        raise SettingsError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
+    check_overlap(overlap)
+    check_range("predict", "batch_size", batch_size, 1)
+    index, count = launch_shard(shard)
+    images = collect_images(inputs)
+    refuse_same_names(images)
+    refuse_output_among_inputs(out, images)
+    return index, count, images
 
 
 def launch_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:

@@ -272,10 +272,10 @@ def predict(
 ) -> None:
     """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty. Rerun the
     same command to continue an interrupted run."""
-    from csunet.predict import collect_images
+    from csunet.predict import checked_request
     from csunet.predict import predict as predict_images
 
-    collect_images(inputs)  # a wrong path is said now, not after an export
+    checked_request(inputs, out, overlap, batch_size, mask_format, shard)  # said now, not after an export
     engine = _prepared_engine(checkpoint, engine, quiet=as_json)
     records = predict_images(
         checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
