@@ -30,6 +30,14 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def rate_switches(rows: list[dict]) -> list[int]:
+    """Epochs where training switched stage (the paper's 2e-4 -> 1e-5): the rate drops five-fold or more and then
+    stays. A schedule that changes the rate every epoch (cosine) has none."""
+    rates = [row.get("lr") for row in rows]
+    return [rows[i]["epoch"] for i in range(1, len(rows) - 1)
+            if rates[i] and rates[i - 1] and rates[i] < rates[i - 1] / 5 and rates[i + 1] == rates[i]]  # fmt: skip
+
+
 def plot_curves(rows: list[dict], keys: tuple[str, ...], title: str) -> bytes:
     """A PNG of the ``keys`` columns against epoch."""
     import matplotlib
@@ -42,9 +50,8 @@ def plot_curves(rows: list[dict], keys: tuple[str, ...], title: str) -> bytes:
         points = [(row["epoch"], row[key]) for row in rows if row.get(key) is not None]
         if points:
             axes.plot(*zip(*points), marker=".", label=key)
-    switches = [row["epoch"] for row, before in zip(rows[1:], rows) if row.get("lr") != before.get("lr")]
-    for epoch in switches:
-        axes.axvline(epoch, color="grey", linestyle=":", label="learning-rate change")
+    for number, epoch in enumerate(rate_switches(rows)):
+        axes.axvline(epoch, color="grey", linestyle=":", label="learning-rate switch" if number == 0 else None)
     axes.set_xlabel("epoch")
     axes.set_title(title)
     axes.grid(alpha=0.3)
