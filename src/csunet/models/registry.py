@@ -19,6 +19,12 @@ class ModelEntry:
     description: str
     presets: dict[str, dict]
 
+    @property
+    def fixed_input_size(self) -> bool:
+        """Whether the model is built for one input size (``img_size``: Swin token grids and relative-position
+        tables are sized at build time), so a checkpoint's tile size is part of the model; CNNs take any size."""
+        return "img_size" in self.settings()
+
     def settings(self) -> dict:
         """Every setting the builder takes, with its default (``num_classes`` left out)."""
         return {

@@ -15,7 +15,7 @@ from csunet.data.io import read_array
 from csunet.data.masks import read_mask
 from csunet.errors import SettingsError
 from csunet.inference import tile_starts
-from csunet.models.registry import resolved_settings
+from csunet.models.registry import model_entry, resolved_settings
 from csunet.models.swin import check_grid
 from csunet.train.config import TrainConfig
 
@@ -89,7 +89,7 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
     smallest = min(min(size) for size in train_sizes + val_sizes)
     settings = resolved_settings(config.model, config.model_settings)
     tile = config.tile_size
-    window = settings.get("window_size") if "img_size" in settings else None
+    window = settings.get("window_size") if model_entry(config.model).fixed_input_size else None
     if "tile_size" in config.from_recipe:
         widths = region_widths(description)
         widest = max(widths, key=widths.get, default=None)

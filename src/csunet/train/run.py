@@ -40,7 +40,7 @@ from csunet.data.holdout import held_out_names, hold_out
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from csunet.errors import RunExistsError, SettingsError
 from csunet.evaluate import choose_cleanup, evaluate
-from csunet.models.registry import resolved_settings
+from csunet.models.registry import model_entry, resolved_settings
 from csunet.runs import (
     BEST,
     LAST,
@@ -108,7 +108,7 @@ def output_channels(num_classes: int, loss: str) -> int:
 def model_meta(config: TrainConfig, description) -> CheckpointMeta:
     """What the checkpoint needs to rebuild and use the model on its own."""
     settings = resolved_settings(config.model, config.model_settings)
-    if "img_size" in settings:  # models whose token grids are fixed at build time take the tile size
+    if model_entry(config.model).fixed_input_size:  # built for one input size: the tile size
         settings["img_size"] = config.tile_size
     return CheckpointMeta(
         model=config.model,
