@@ -34,12 +34,14 @@ from csunet.checkpoint import CheckpointMeta
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
 from csunet.metrics import mask_mean_iou
-from csunet.morphometry import MeasureSettings, agreement, agreement_score, measure_masks
+from csunet.morphometry import MeasureSettings, agreement, agreement_score, border_labels, measure_masks
 
 RULES = ("small_regions", "fragments", "holes", "split_touching")
 IOU_TOLERANCE = 0.001
 """A rule may lower the validation mask IoU by at most this much (a rounding's worth) and still be kept."""
 EIGHT = np.ones((3, 3), bool)
+FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
+"""Holes are 4-connected: two hole pixels touching only at a corner are separated by the class around them."""
 
 
 @dataclass
@@ -82,17 +84,21 @@ def _regions(mask: np.ndarray, structure: np.ndarray = EIGHT) -> tuple[np.ndarra
     return labels, np.bincount(labels.ravel())
 
 
-def _border_labels(labels: np.ndarray) -> np.ndarray:
-    return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-
-
 def _inner_areas(region: np.ndarray, structure: np.ndarray = EIGHT) -> np.ndarray:
     """Areas of the regions that do not touch the image border (cut regions' areas say nothing)."""
     labels, areas = _regions(region, structure)
     inner = np.ones(areas.size, bool)
-    inner[_border_labels(labels)] = False
+    inner[border_labels(labels)] = False
     inner[0] = False
     return areas[inner]
+
+
+def _other_phases(mask: np.ndarray, index: int, background: int | None) -> np.ndarray:
+    """Pixels of every labelled class but ``index`` and the background: what a fragment of ``index`` may stick to."""
+    others = (mask != index) & (mask != IGNORE_INDEX)
+    if background is not None:
+        others &= mask != background
+    return others
 
 
 def _touching(labels: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -111,12 +117,10 @@ def derive_limits(masks: list[np.ndarray], settings: MeasureSettings) -> dict[st
         for mask in masks:
             region = mask == index
             areas.append(_inner_areas(region))
-            others = (mask != index) & (mask != IGNORE_INDEX)
-            if background is not None:
-                others &= mask != background
+            others = _other_phases(mask, index, background)
             labels, sizes = _regions(region)
             touching.append(sizes[_touching(labels, others)])
-            holes.append(_inner_areas(~region, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)))
+            holes.append(_inner_areas(~region, FOUR))
         areas = np.concatenate(areas)
         if areas.size == 0:
             continue
@@ -141,29 +145,27 @@ def _give_away(mask: np.ndarray, chosen: np.ndarray, allowed: np.ndarray) -> Non
 def _small_regions(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
     labels, areas = _regions(mask == index)
     chosen = areas < limit
-    chosen[_border_labels(labels)] = False  # a region cut by the border may be the edge of a large one
+    chosen[border_labels(labels)] = False  # a region cut by the border may be the edge of a large one
     chosen[0] = False
     small = chosen[labels]
     _give_away(mask, small, ~small & (mask != IGNORE_INDEX))
 
 
 def _fragments(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
-    others = (mask != index) & (mask != IGNORE_INDEX)
-    if background is not None:
-        others &= mask != background
+    others = _other_phases(mask, index, background)
     labels, areas = _regions(mask == index)
     chosen = np.zeros(areas.size, bool)
     chosen[_touching(labels, others)] = True
     chosen &= areas < limit
-    chosen[_border_labels(labels)] = False
+    chosen[border_labels(labels)] = False
     chosen[0] = False
     _give_away(mask, chosen[labels], others)
 
 
 def _holes(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
-    labels, areas = _regions(mask != index, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+    labels, areas = _regions(mask != index, FOUR)
     small = areas < limit
-    small[_border_labels(labels)] = False
+    small[border_labels(labels)] = False
     small[0] = False
     mask[small[labels]] = index
 

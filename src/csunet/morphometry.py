@@ -118,6 +118,11 @@ def area_fractions(mask: np.ndarray, num_classes: int) -> np.ndarray:
     return counts / max(int(counts.sum()), 1)
 
 
+def border_labels(labels: np.ndarray) -> np.ndarray:
+    """The labels of the regions that touch the image border (cut by it: their sizes are not their own)."""
+    return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+
+
 def _regions(labels: np.ndarray, min_size_px: int) -> tuple[np.ndarray, list[dict]]:
     """The label numbers of the labelled regions of at least ``min_size_px`` pixels, in order, and a record for each:
     centroid, area, equivalent circle diameter (pixels) and whether the region touches the image border. Computed
@@ -129,7 +134,7 @@ def _regions(labels: np.ndarray, min_size_px: int) -> tuple[np.ndarray, list[dic
         return kept, []
     centroids = np.array(ndimage.center_of_mass(np.ones(labels.shape, np.uint8), labels, kept)).reshape(-1, 2)
     border = np.zeros(areas.size, bool)
-    border[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    border[border_labels(labels)] = True
     records = [
         {"centroid_y": float(y), "centroid_x": float(x), "area": float(area),
          "ecd": float(np.sqrt(4 * area / np.pi)), "touches_border": bool(edge)}
