@@ -1,4 +1,4 @@
-"""Run the benchmarks named on the command line, or all of them: `python -m benchmarks [speed] [train_cpu] [measure_agreement]`.
+"""Run the benchmarks named on the command line, or all of them: `python -m benchmarks [speed] [train_cpu] [measure_agreement] [sparse_labels]`.
 
 Each writes its tables to benchmarks/results/. The GPU benchmark is separate: `bash benchmarks/gpu.sh`.
 """
@@ -6,7 +6,7 @@ Each writes its tables to benchmarks/results/. The GPU benchmark is separate: `b
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["speed", "train_cpu", "measure_agreement"]
+BENCHMARKS: list[str] = ["speed", "train_cpu", "measure_agreement", "sparse_labels"]
 
 if __name__ == "__main__":
     names = sys.argv[1:] or BENCHMARKS

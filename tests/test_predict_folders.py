@@ -182,3 +182,36 @@ def test_decoding_and_writing_overlap_the_engine_and_records_keep_their_order(ti
         # image n + 1 is decoded and image n - 1 written while image n is segmented
         assert read[number + 1][0] < segmented[number][1] and written[number - 1][0] < segmented[number][1]
         assert segmented[number][0] < read[number + 1][1] and segmented[number][0] < written[number - 1][1]
+
+
+def test_three_shards_as_separate_processes_merge_to_a_single_runs_result(tiny_run, folder, tmp_path):
+    """A job array in miniature: three `csunet predict --shard K/3` processes at once on one folder; the merged
+    predictions.json and every mask equal one process's run over the whole folder."""
+    import os
+    import subprocess
+    import sys
+
+    checkpoint = tiny_run["best_checkpoint"]
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in sorted(folder.iterdir())[:30]:
+        (images / path.name).write_bytes(path.read_bytes())
+    single = predict(checkpoint, [images], tmp_path / "single", progress=False, engine="torch")
+    command = [sys.executable, "-m", "csunet", "predict", checkpoint, str(images), "--out", str(tmp_path / "array"),
+               "--engine", "torch", "--json"]  # fmt: skip
+    environment = os.environ | {"OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen([*command, "--shard", f"{k}/3"], env=environment, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for k in (1, 2, 3)]  # fmt: skip
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    merged = json.loads((tmp_path / "array" / "predictions.json").read_text())
+    assert merged["complete"] and merged["shards"] == 3 and merged["inputs"] == 30
+
+    def comparable(record: dict) -> dict:
+        return {key: (Path(value).name if key in ("image", "mask", "overlay") else value)
+                for key, value in record.items()}  # fmt: skip
+
+    assert [comparable(r) for r in merged["images"]] == [comparable(r) for r in single]
+    for record in single:
+        mask = Path(record["mask"]).name
+        assert (tmp_path / "array" / mask).read_bytes() == Path(record["mask"]).read_bytes(), mask

@@ -12,6 +12,7 @@ from pathlib import Path
 from csunet.errors import CsunetError
 from csunet.runs import RunFolder
 from csunet.train.config import TrainConfig
+from csunet.train.recipes import SMALL_MODEL
 
 DEMO_STEPS = 600
 """Optimiser steps of the demo's training (batches of 4 crops of 128x128, about ten validations): 5-7 minutes on our
@@ -22,13 +23,10 @@ evaluation, prediction and the report, `make demo` stays within 15 minutes."""
 
 
 def demo_config(out: str | Path = "runs", minutes: float = DEMO_MINUTES, steps: int = DEMO_STEPS) -> TrainConfig:
-    """CS-UNet with a small Swin side (resnet18 CNN + one Swin block per stage, embed 48: on two CPU cores it learns
-    far more per minute than the paper's Swin-T, benchmarks/results/recipe_ablation.md), batch 4, the fast recipe
-    (128x128 crops)."""
+    """The small CS-UNet made for CPUs (``SMALL_MODEL``), batch 4, the fast recipe (128x128 crops)."""
     return TrainConfig(
         data="sample",
-        model="cs_unet",
-        model_settings={"encoder": "resnet18", "depths": "shallow", "embed_dim": 48, "window_size": 8},
+        **SMALL_MODEL,
         recipe="fast",
         batch_size=4,
         max_steps=steps,

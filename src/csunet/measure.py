@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from csunet.data.description import DEFAULT_PALETTE
 from csunet.data.errors import DataError
 from csunet.data.io import collect_files, is_image_file, read_array
+from csunet.errors import SettingsError
+from csunet.interchange import check_exports, write_vector_exports
 from csunet.morphometry import (
     MeasureSettings,
     interval_note,
@@ -103,12 +106,19 @@ def measure(
     include_border: bool = False,
     kinds: dict[str, str] | None = None,
     classes: list[str] | None = None,
+    exports: list[str] | None = None,
 ) -> dict:
     """Measure every mask in ``inputs``; write images.csv, particles.csv, grains.csv, thickness.csv and
-    summary.json to ``out`` and return the summary.
+    summary.json to ``out`` and return the summary; with ``exports`` (roi, geojson) also each mask's regions as an
+    ImageJ ROI set and GeoJSON polygons carrying their measurements.
 
     Class names and pixel size come from the predictions manifest when there is one; arguments override it.
     """
+    exports = check_exports(exports)
+    if "ome-zarr" in exports:
+        raise SettingsError(
+            "measure has masks, not their images: write OME-Zarr with `csunet predict --export ome-zarr`"
+        )
     paths = collect_masks(inputs)
     manifest = shared_manifest(inputs)
     named = {}
@@ -119,13 +129,53 @@ def measure(
         named[name] = path
     masks = {path: read_index_mask(path) for path in paths}
     classes = mask_classes(list(masks.values()), classes or manifest.get("classes"))
-    pixel = pixel_size_um if pixel_size_um is not None else manifest.get("pixel_size_um")
+    pixel, source = measured_pixel_size(pixel_size_um, list(named.values()), inputs, manifest)
     settings = MeasureSettings(
         classes, pixel, min_size_px, include_border, dict(kinds or {}), manifest.get("background", 0)
     )
     by_name = {name: masks[path] for name, path in named.items()}
     writable_folder(out, "measurements folder")  # the inputs are sound: say now, before measuring, if out is not
-    return write_measurements(measure_masks(by_name, settings), settings, out)
+    collected = measure_masks(by_name, settings)
+    summary = write_measurements(collected, settings, out, source)
+    colours = manifest.get("colours") or [list(c) for c in DEFAULT_PALETTE[: len(classes)]]
+    for name, mask in by_name.items():
+        particles = {(p["class"], p["particle"]): p for p in collected["particles"] if p["image"] == name}
+        written = write_vector_exports(out, name, mask, classes, colours, settings.background, exports,
+                                       settings.min_size_px, particles)  # fmt: skip
+        summary["files"] |= {f"{name} {kind}": path for kind, path in written.items()}
+    if exports:
+        atomic_write_text(Path(out) / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def measured_pixel_size(
+    given: float | None, masks: list[Path], inputs: list[str | os.PathLike], manifest: dict
+) -> tuple[float | None, str]:
+    """(micrometres per pixel, where from): ``--pixel-size``; else what the images' files record (``csunet predict``
+    keeps it in each image's record), the same for every mask; else the model's training pixel size."""
+    if given is not None:
+        return given, "--pixel-size"
+    recorded = {}
+    for item in map(Path, inputs):
+        folder = item if item.is_dir() else item.parent
+        for record in read_manifest(folder).get("images", []):
+            if "mask" in record and "pixel_size_um" in record:
+                recorded[Path(record["mask"]).resolve()] = (record["pixel_size_um"], record["pixel_size_source"])
+    found = {path: recorded.get(path.resolve()) for path in masks}
+    known = {path: entry for path, entry in found.items() if entry}
+    if known:
+        sizes = sorted(um for um, _ in known.values())
+        if sizes[-1] > sizes[0] * 1.01 or len(known) < len(found):
+            without = [path.name for path, entry in found.items() if not entry]
+            raise DataError(
+                f"the images of these masks record pixel sizes from {sizes[0]:.4g} to {sizes[-1]:.4g} µm"
+                + (f" and {len(without)} record none ({', '.join(without[:3])})" if without else "")
+                + ": measure each magnification apart, or give --pixel-size"
+            )
+        return sizes[0], f"the images' files: {next(iter(known.values()))[1]}"
+    if manifest.get("pixel_size_um"):
+        return manifest["pixel_size_um"], "the model's training data"
+    return None, "not known: lengths in pixels"
 
 
 def shared_manifest(inputs: list[str | os.PathLike]) -> dict:
@@ -149,7 +199,9 @@ def shared_manifest(inputs: list[str | os.PathLike]) -> dict:
     return first[1] if first else {}
 
 
-def write_measurements(collected: dict[str, list], settings: MeasureSettings, out: str | os.PathLike) -> dict:
+def write_measurements(
+    collected: dict[str, list], settings: MeasureSettings, out: str | os.PathLike, pixel_size_source: str = ""
+) -> dict:
     """Write the tables of :func:`measure_masks` as CSV files and ``summary.json`` into ``out``; return the
     summary."""
     out = Path(out)
@@ -169,6 +221,7 @@ def write_measurements(collected: dict[str, list], settings: MeasureSettings, ou
         "classes": settings.classes,
         "unit": unit,
         "pixel_size_um": settings.pixel_size_um,
+        "pixel_size_source": pixel_size_source or ("given" if settings.pixel_size_um else "not known"),
         "min_size_px": settings.min_size_px,
         "border_particles_in_sizes": settings.include_border,
         "intervals": interval_note(len({row["image"] for row in collected["images"]})),

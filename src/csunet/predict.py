@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -30,12 +31,15 @@ from rich.progress import (
 )
 
 from csunet.checkpoint import CheckpointError, LoadedCheckpoint
-from csunet.data.errors import DataError
-from csunet.data.io import IMAGE_SUFFIXES, collect_files, is_image_file, read_image
+from csunet.data.errors import DataError, DataWarning
+from csunet.data.io import IMAGE_SUFFIXES, collect_files, is_image_file, read_array, read_image
+from csunet.data.pixel_size import mismatch, pixel_size_from_file
 from csunet.errors import SettingsError, check_range
 from csunet.export import ENGINES, choose_engine, load_engine
+from csunet.export.bundle import resolve as resolve_bundle
 from csunet.export.onnx import source_stamp
 from csunet.inference import check_overlap, default_device
+from csunet.interchange import check_exports, write_ome_zarr, write_vector_exports
 from csunet.prediction_folder import (
     MANIFEST_GLOB,
     MASK_SUFFIX,
@@ -94,6 +98,7 @@ def predict(
     overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
     cleanup: list[str] | None = None,
+    exports: list[str] | None = None,
 ) -> list[dict]:
     """Segment every image in ``inputs``; one record per image with the files written or the error met.
 
@@ -114,7 +119,9 @@ def predict(
     Masks are cleaned as the checkpoint says (:mod:`csunet.cleanup`), changed by ``cleanup`` settings
     (``["off"]``: as the model predicts).
     """
-    index, count, images = checked_request(inputs, out, overlap, batch_size, mask_format, shard)
+    index, count, images = checked_request(inputs, out, overlap, batch_size, mask_format, shard, exports)
+    exports = check_exports(exports)
+    checkpoint = resolve_bundle(checkpoint) or checkpoint  # a bundle or an installed model: its ONNX model
     device = device or (launcher_device() if count > 1 else None) or default_device()
     if engine not in ENGINES:
         raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
@@ -129,6 +136,7 @@ def predict(
         "probabilities": probabilities,
         "uncertainty": uncertainty,
         "cleanup": list(cleanup or []),
+        "exports": exports,
     }
     keep_freed_memory()
     # the model and its clean-up first: a checkpoint or setting that fails touches no earlier outputs
@@ -190,7 +198,10 @@ def predict(
             def write() -> None:
                 written = write_outputs(loaded, path.stem, image, prediction, out, mask_format, probabilities,
                                         uncertainty)  # fmt: skip
-                finish({"image": str(path), **written}, True)
+                found = recorded_pixel_size(path, loaded.meta.pixel_size_um)
+                written |= write_exports(loaded, path, prediction.mask, out, exports,
+                                         found.get("pixel_size_um", loaded.meta.pixel_size_um))  # fmt: skip
+                finish({"image": str(path), **written, **found}, True)
 
             return write
 
@@ -212,6 +223,20 @@ def predict(
     if count > 1:
         merge_shards(out, count, images)
     return records
+
+
+def recorded_pixel_size(path: Path, trained_um: float | None) -> dict:
+    """The pixel size the image file records (and where), for its record; a warning when it is far from the
+    model's training pixel size (the model has learnt features of one size)."""
+    found = pixel_size_from_file(path)
+    if found is None:
+        return {}
+    record = {"pixel_size_um": found.um, "pixel_size_source": found.source}
+    problem = mismatch(found.um, trained_um)
+    if problem:
+        record["pixel_size_warning"] = problem
+        warnings.warn(f"{path}: {problem}", DataWarning, stacklevel=2)
+    return record
 
 
 def read_ahead(paths: list[Path]) -> Iterator[tuple[Path, np.ndarray | Exception]]:
@@ -240,12 +265,14 @@ def checked_request(
     batch_size: int = 4,
     mask_format: str = "png",
     shard: str | tuple[int, int] | None = None,
+    exports: list[str] | None = None,
 ) -> tuple[int, int, list[Path]]:
     """The shard (K, N) and the images of a prediction request, every setting and path checked: what the command
     line says before it spends time exporting the model for an engine."""
     if mask_format not in MASK_FORMATS:
         raise SettingsError(f"unknown mask format {mask_format!r}; choose from {', '.join(MASK_FORMATS)}")
     check_overlap(overlap)
+    check_exports(exports)
     check_range("predict", "batch_size", batch_size, 1)
     index, count = launch_shard(shard)
     images = collect_images(inputs)
@@ -325,11 +352,11 @@ def finished_records(out: Path, settings: dict, images: list[Path], shard: tuple
     return {
         record["image"]: record
         for record in read_done_log(out / done_log_name(*shard))
-        if all(Path(record[key]).is_file() for key in OUTPUT_KEYS if key in record)
+        if all(Path(record[key]).exists() for key in OUTPUT_KEYS if key in record)
     }
 
 
-OUTPUT_KEYS = ("mask", "overlay", "probabilities", "uncertainty")
+OUTPUT_KEYS = ("mask", "overlay", "probabilities", "uncertainty", "roi", "geojson", "ome_zarr")
 MANIFEST_SECONDS = 10.0
 """``predictions.json`` is rewritten at most this often while a run goes on (the done log has every image at once):
 rewriting it after every image would cost time growing with the square of the folder's size."""
@@ -373,6 +400,19 @@ def overlay_in_strips(image: np.ndarray, mask: np.ndarray, colours, background: 
         rows = slice(top, top + STRIP_ROWS)
         out[rows] = overlay(to_rgb8(image[rows]), mask[rows], colours, background=background)
     return out
+
+
+def write_exports(
+    loaded: LoadedCheckpoint, path: Path, mask: np.ndarray, out: Path, exports: list[str], pixel_size: float | None
+) -> dict:
+    """The mask of the image at ``path`` as ROI set, GeoJSON and OME-Zarr (with the image), as ``exports`` asks."""
+    meta = loaded.meta
+    written = write_vector_exports(out, path.stem, mask, loaded.classes, meta.colours, meta.background, exports)
+    if "ome-zarr" in exports:
+        target = out / f"{path.stem}.ome.zarr"
+        write_ome_zarr(target, read_array(path), mask, loaded.classes, meta.colours, pixel_size)
+        written["ome_zarr"] = str(target)
+    return written
 
 
 def write_outputs(

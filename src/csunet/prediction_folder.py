@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from csunet.data.errors import DataError
@@ -72,7 +73,10 @@ def clear_earlier_run(folder: Path, output_keys: tuple[str, ...]) -> list[Path]:
     records = [r for path in lists if path.suffix == ".json" for r in read_manifest_file(path).get("images", [])]
     records += [r for path in lists if path.suffix == ".jsonl" for r in read_done_log(path)]
     listed = {Path(r[key]).resolve() for r in records for key in output_keys if isinstance(r.get(key), str)}
-    removed = [path for path in sorted(listed) if path.parent == folder and path.is_file()] + lists
+    removed = [path for path in sorted(listed) if path.parent == folder and path.exists()] + lists
     for path in removed:
-        path.unlink(missing_ok=True)
+        if path.is_dir():  # an OME-Zarr
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     return removed

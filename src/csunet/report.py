@@ -107,7 +107,11 @@ def measurement_section(summary: dict, folder: Path) -> str:
                      with_interval(entry, "count") if "count" in entry else "", size_summary(entry, unit)])  # fmt: skip
     parts = [
         f"<p>{summary['masks']} masks; lengths in {unit}"
-        + (f" ({summary['pixel_size_um']} µm per pixel)" if summary["pixel_size_um"] else " (no pixel size known)")
+        + (
+            f" ({summary['pixel_size_um']:.4g} µm per pixel, from {html.escape(summary.get('pixel_size_source', '?'))})"
+            if summary["pixel_size_um"]
+            else " (no pixel size known)"
+        )
         + f"; particles under {summary['min_size_px']} pixels dropped; particles cut by the border "
         + ("included in" if summary["border_particles_in_sizes"] else "left out of")
         + f" size statistics. {html.escape(summary['intervals'])}.</p>",

@@ -206,3 +206,76 @@ def test_reader_writer_and_sample(make_viewer, checkpoint, tmp_path):
     viewer.open_sample("csunet", "super1")
     assert [layer.name for layer in viewer.layers] == [image.stem]
     assert np.array_equal(viewer.layers[0].data, read_array(image))
+
+
+def test_train_from_strokes_then_paint_more_and_train_on(make_viewer, qtbot, tmp_path):
+    """From a blank start: strokes painted programmatically on the sample micrograph (3 % of its pixels, simulated
+    from its true mask), Train, a segmentation appears and the round is saved as a project that `csunet train`
+    reads; more strokes and Train again go on from the first model."""
+    from csunet.data import load_description
+    from csunet.data.masks import read_mask
+    from csunet.data.scribbles import simulate_scribbles
+    from csunet.napari_plugin.io import sample_micrograph
+    from csunet.napari_plugin.widgets import StrokesWidget
+
+    viewer = make_viewer()
+    array, kwargs, _ = sample_micrograph()[0]
+    viewer.add_image(array, **kwargs)
+    name = kwargs["name"]
+    widget = StrokesWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.image.value = name
+    widget.classes.value = "matrix, secondary, tertiary"
+    layer = widget.add_strokes_layer()
+    assert layer.name == f"{name} strokes" and layer.mode == "paint" and not layer.data.any()
+    assert list(layer.features["class"]) == ["unlabelled", "matrix", "secondary", "tertiary"]
+
+    description = load_description("sample")
+    truth_path = next(p for _, p in pair_split(description, "test").pairs if p.name.startswith(name))
+    truth = read_mask(truth_path, description.encoding)
+    strokes = simulate_scribbles(truth, 0.03, seed=0)
+    layer.data = np.where(strokes == 255, 0, strokes + LABEL_OFFSET).astype(np.uint8)
+    widget.project.value = tmp_path / "project"
+    widget.minutes.value = 0.1
+    with qtbot.waitSignal(widget.work.done, timeout=WAIT_MS):
+        widget.run.clicked.emit()
+    first = widget.last_run
+    assert first is not None, widget.work.status.value
+    segmentation = viewer.layers[f"{name} segmentation"]
+    assert segmentation.data.shape == truth.shape and set(np.unique(segmentation.data)) <= {1, 2, 3}
+    assert segmentation.metadata["csunet"]["checkpoint"] == first["best_checkpoint"]
+    assert viewer.layers[-1] is layer  # the strokes stay on top, to paint more
+    assert "segmented" in widget.work.status.value
+    project = tmp_path / "project"
+    assert np.array_equal(read_array(project / "masks" / f"{name}_labels.png"), layer.data)
+    assert load_description(project).classes == ["matrix", "secondary", "tertiary"]
+
+    more = simulate_scribbles(truth, 0.06, seed=1)
+    layer.data = np.where((layer.data == 0) & (more != 255), more + LABEL_OFFSET, layer.data).astype(np.uint8)
+    with qtbot.waitSignal(widget.work.done, timeout=WAIT_MS):
+        widget.run.clicked.emit()
+    second = widget.last_run
+    assert second is not first and Path(second["run_dir"]).parent == project / "runs"
+    assert load_checkpoint(second["best_checkpoint"]).meta.recipe["init_weights"] == first["best_checkpoint"]
+    assert (read_array(project / "masks" / f"{name}_labels.png") != 0).mean() > 0.06
+
+
+def test_a_micrographs_recorded_pixel_size_becomes_the_layers_scale(make_viewer, qtbot, checkpoint, tmp_path):
+    """An SEM TIFF with a Thermo Fisher header opened in napari: segmenting gives the image and its segmentation
+    the recorded pixel size as their scale, the status says where it came from, and Measure takes it."""
+    grey = read_array(sorted((sample_root() / "test").iterdir())[0])[..., 0]
+    path = tmp_path / "sem.tif"
+    tifffile.imwrite(path, grey, extratags=[(34682, "s", 0, "[Scan]\nPixelWidth=5e-08\n", True)])
+    viewer = make_viewer()
+    viewer.open(str(path), plugin="napari")
+    widget = SegmentWidget(viewer)
+    widget.checkpoint.value, widget.engine.value = checkpoint, "torch"
+    segment(qtbot, widget, "sem")
+    assert tuple(viewer.layers["sem"].scale) == pytest.approx((0.05, 0.05))
+    labels = viewer.layers["sem segmentation"]
+    assert tuple(labels.scale) == pytest.approx((0.05, 0.05))
+    assert labels.metadata["csunet"]["pixel_size_um"] == pytest.approx(0.05)
+    assert "0.05 µm per pixel (from FEI/Thermo metadata ([Scan] PixelWidth))" in widget.work.status.value
+    measurer = MeasureWidget(viewer)
+    measurer.layer.value = "sem segmentation"
+    assert measurer.pixel_size.value == pytest.approx(0.05)

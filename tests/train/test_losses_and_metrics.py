@@ -23,6 +23,7 @@ from csunet.train.losses import (
     class_frequencies,
     median_frequency_weights,
 )
+from csunet.train.recipes import ACTIVATIONS, LOSSES
 
 BIG = 20.0  # logit whose sigmoid is 1 to float precision
 
@@ -84,15 +85,6 @@ def test_bce_dice_loss_by_hand():
     assert expected != pytest.approx(0.7 * bce + 0.3 * (1 - dice), rel=1e-3)
 
 
-def test_loss_ignores_unlabelled_pixels():
-    loss = BCEDiceLoss()
-    truth = torch.tensor([[[1, IGNORE_INDEX]]])
-    good = torch.tensor([[[[BIG, 0.0]]]])
-    wild = torch.tensor([[[[BIG, -50.0]]]])  # differs only on the ignored pixel
-    assert loss(good, truth).item() == pytest.approx(loss(wild, truth).item())
-    assert loss(good, truth).item() < 1e-3
-
-
 # two pixels, two classes: logits favour class 0 at px0 (truth 0) and class 0 at px1 (truth 1)
 TWO_PX_LOGITS = torch.tensor([[[[2.0, 1.0]], [[0.0, 0.0]]]])  # (1, 2, 1, 2)
 TWO_PX_TRUTH = torch.tensor([[[0, 1]]])
@@ -130,13 +122,32 @@ def test_tversky_loss_by_hand():
     assert TverskyLoss([1.0, 3.0])(TWO_PX_LOGITS, TWO_PX_TRUTH).item() == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["ce", "focal", "tversky"])
-def test_every_loss_ignores_unlabelled_pixels(name):
-    loss = build_loss(name, [1.0, 2.0])
-    truth = torch.tensor([[[1, IGNORE_INDEX]]])
-    good = torch.tensor([[[[-BIG, 0.0]], [[BIG, 0.0]]]])
-    wild = torch.tensor([[[[-BIG, 50.0]], [[BIG, -50.0]]]])
-    assert loss(good, truth).item() == pytest.approx(loss(wild, truth).item(), abs=1e-6)
+@pytest.mark.parametrize(
+    ("name", "channels"),
+    [(name, 3) for name in LOSSES] + [(name, 1) for name in LOSSES if ACTIVATIONS[name] == "sigmoid"],
+)
+def test_loss_and_its_gradient_ignore_what_unlabelled_pixels_hold(name, channels):
+    """Scribbles: the logits at unlabelled pixels may be anything; neither the loss nor the gradient at the labelled
+    pixels changes, and the unlabelled pixels get no gradient at all (one-channel: binary sigmoid models)."""
+    generator = torch.Generator().manual_seed(0)
+    classes = 2 if channels == 1 else channels
+    truth = torch.randint(classes, (2, 16, 16), generator=generator)
+    unlabelled = torch.rand(2, 16, 16, generator=generator) < 0.9  # strokes: a tenth of the pixels
+    truth[unlabelled] = IGNORE_INDEX
+    loss = build_loss(name)
+    logits = torch.randn(2, channels, 16, 16, generator=generator)
+    other = torch.where(unlabelled.unsqueeze(1), 30 * torch.randn(logits.shape, generator=generator), logits)
+    values, gradients = [], []
+    for start in (logits, other):
+        start = start.clone().requires_grad_(True)
+        value = loss(start, truth)
+        value.backward()
+        values.append(value.item())
+        gradients.append(start.grad)
+    assert values[0] == pytest.approx(values[1], rel=1e-6)
+    assert torch.allclose(gradients[0], gradients[1], atol=1e-7)
+    assert gradients[0].abs().sum() > 0
+    assert gradients[0][unlabelled.unsqueeze(1).expand_as(logits)].abs().max() == 0
 
 
 def test_bce_dice_refuses_class_weights_and_unknown_losses_are_named():

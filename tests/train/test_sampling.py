@@ -8,7 +8,7 @@ import pytest
 import torch
 from benchmarks.rare_phases import CLASSES, SIZE, TARGET_FRACTIONS, make_dataset
 
-from csunet.data import SegmentationDataset, load_description
+from csunet.data import IGNORE_INDEX, SegmentationDataset, load_description
 from csunet.train.datamodule import CropsPerEpoch
 from csunet.train.sampling import RANDOM_CROP, ClassShares, CropSampler, NeverPredictedFeedback
 
@@ -74,6 +74,26 @@ def test_a_crop_centred_on_a_class_holds_it(tmp_path):
             assert mask.shape == (32, 32) and bool((mask == 2).any())
     # a random crop is the whole (small) image when the dataset has no cropping transform
     assert crops[0, RANDOM_CROP][1].shape == (100, 100)
+
+
+def test_random_crops_of_scribbles_centre_on_labelled_pixels(tmp_path):
+    """Strokes over 1 % of the bundled sample: a uniformly random 64-pixel crop would mostly hold no stroke; every
+    crop training draws holds some, each pixel of its class, and its labelled share is far above the image's."""
+    from csunet.data.scribbles import write_scribble_dataset
+    from csunet.train.augment import train_transform
+
+    dataset = SegmentationDataset(write_scribble_dataset("sample", tmp_path / "strokes", 0.01, seed=1), "train",
+                                  train_transform("super", 64))  # fmt: skip
+    crops = CropsPerEpoch(dataset, 40, tile_size=64)
+    torch.manual_seed(0)
+    shares = []
+    for index in range(40):
+        image, mask = crops[index % len(dataset), RANDOM_CROP]
+        assert mask.shape == (64, 64)
+        shares.append(float((mask != IGNORE_INDEX).float().mean()))
+    whole = np.mean([(dataset.load(i)[1] != IGNORE_INDEX).mean() for i in range(len(dataset))])
+    assert 0.008 < whole < 0.013
+    assert min(shares) > 0 and np.mean(shares) > 3 * whole
 
 
 def test_a_class_never_predicted_on_validation_gets_more_crops():

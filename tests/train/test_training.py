@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -192,3 +193,19 @@ def test_init_weights_on_the_command_line_takes_the_model_from_the_checkpoint(ti
     config = TrainConfig.load(tmp_path / "on" / "config.yaml")
     assert config.model == "swin_unet" and config.tile_size == 64
     assert config.model_settings["embed_dim"] == 24 and config.model_settings["window_size"] == 2
+
+
+def test_training_on_scribbles_says_so_and_validates_on_the_strokes(tmp_path, capsys):
+    """A sparse dataset trains (the fast recipe, class-centred crops), the console says what share is labelled, and
+    the validation IoU it records is the one evaluation gives on the sparse validation masks (up to the sliding
+    window that evaluation adds)."""
+    from csunet.data.scribbles import write_scribble_dataset
+
+    data = write_scribble_dataset("sample", tmp_path / "strokes", 0.03, seed=0)
+    summary = train(tiny_config(tmp_path, "strokes", data=str(data), recipe="fast", max_steps=6, max_epochs=100,
+                                val_tiles=0), progress=False)  # fmt: skip
+    said = capsys.readouterr().out
+    assert "sparse labels: 3.0% of the training pixels are labelled, crops centre on them" in said
+    assert re.search(r"validation scores only the labelled [23]\.\d% of its pixels", said)
+    on_strokes = evaluate(summary["best_checkpoint"], split="val", progress=False)
+    assert on_strokes["nasa_iou"] == pytest.approx(summary["best_val_iou"], abs=0.02)

@@ -132,13 +132,15 @@ def test_cli_refuses_unsafe_file(tmp_path):
     assert result.exit_code == 2 and "refused" in result.output
 
 
-def test_cli_models_json_reports_paper_counts():
+def test_cli_models_json_reports_paper_counts(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSUNET_MODELS_DIR", str(tmp_path / "none"))
     result = runner.invoke(app, ["models", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert json.loads(result.output)["installed"] == []
+    rows = {r["name"]: r for r in json.loads(result.output)["architectures"]}
     assert round(rows["cs_unet"]["parameters"] / 1e6, 1) == 56.3
     result = runner.invoke(app, ["models", "--json", "--img-size", "224", "--window", "7", "--classes", "9"])
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    rows = {r["name"]: r for r in json.loads(result.output)["architectures"]}
     assert round(rows["swin_unet"]["parameters"] / 1e6, 1) == 27.2
     assert set(rows) == {"cs_unet", "swin_unet", "unet", "unet_plusplus", "hiformer", "transdeeplab"}
     assert round(rows["hiformer"]["parameters"] / 1e6, 2) == 25.51  # variant b (resnet50) by default

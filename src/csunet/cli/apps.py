@@ -13,3 +13,5 @@ benchmark_app = App(help="Run experiment grids into a results database (and merg
 app.add_typer(benchmark_app, name="benchmark")
 prep_app = App(help="Prepare a pretraining collection: clean, tile, augment, cluster.", no_args_is_help=True)
 app.add_typer(prep_app, name="prep")
+models_app = App(help="Architectures and parameter counts; installed model bundles, and installing one.")
+app.add_typer(models_app, name="models")

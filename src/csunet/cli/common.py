@@ -24,12 +24,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from csunet.errors import CsunetError
+from csunet.interchange import EXPORTS
 
 NOT_A_TERMINAL_WIDTH = 1000
 """Logs, pipes and CI are not 80 columns wide: tables there take the width they need instead of cutting cells."""
 console = Console(width=None if sys.stdout.isatty() else NOT_A_TERMINAL_WIDTH)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+ExportOption = Annotated[
+    list[str],
+    typer.Option(
+        "--export",
+        help=f"Also write the masks as {' / '.join(EXPORTS)} (ImageJ ROI set, GeoJSON polygons with class and "
+        "measurements, OME-Zarr with the image); repeatable.",
+    ),
+]
 DataRoot = Annotated[
     Path | None,
     typer.Option("--data-root", help="NASA benchmark folder (Super1..4, EBC1..3); default $CSUNET_DATA."),

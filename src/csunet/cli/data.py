@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from csunet.cli.apps import app, data_app, weights_app
-from csunet.cli.common import DataRoot, JsonFlag, console, given, print_json, say
+from csunet.cli.apps import app, data_app, models_app, weights_app
+from csunet.cli.common import DataRoot, JsonFlag, console, fail, given, print_json, say
 
 
 @app.command()
@@ -39,7 +39,17 @@ def print_dataset_info(report: dict) -> None:
     classes = report["classes"]
     table = Table(title=f"dataset {report['name']}")
     left = ("split", "sizes (WxH)", "image dtype", "mask dtype")
-    for column in ("split", "pairs", "unpaired img/mask", "sizes (WxH)", "image dtype", "mask dtype", *classes):
+    columns = (
+        "split",
+        "pairs",
+        "unpaired img/mask",
+        "sizes (WxH)",
+        "image dtype",
+        "mask dtype",
+        "labelled",
+        *classes,
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in left else "right", overflow="fold")
     for split, info in report["splits"].items():
         table.add_row(
@@ -49,9 +59,17 @@ def print_dataset_info(report: dict) -> None:
             ", ".join(f"{k} x{v}" for k, v in info["sizes"].items()),
             ", ".join(f"{k} x{v}" for k, v in info["dtypes"].items()),
             ", ".join(f"{k} x{v}" for k, v in info["mask_dtypes"].items()),
+            f"{info['labelled_share']:.1%}",
             *(f"{100 * info['class_fractions'][c]:.2f}%" for c in classes),
         )
     console.print(table)
+    console.print("class columns: share of the labelled pixels")
+    for split, info in report["splits"].items():
+        if info["pairs"] and info["labelled_share"] < 1:
+            shares = ", ".join(f"{c} {share:.2%}" for c, share in info["class_labelled_shares"].items())
+            console.print(
+                f"{split}: sparse labels, {info['labelled_share']:.2%} of the pixels labelled ({shares})"
+            )
     for message in report["warnings"]:
         say(message, "warning")
     for message in report["errors"]:
@@ -90,6 +108,22 @@ def data_init(
     typer.echo(path.read_text())
 
 
+@data_app.command("scribble")
+def data_scribble(
+    dataset: Annotated[str, typer.Argument(help="Task name (super-1 .. ebc-3, sample) or a description YAML.")],
+    out: Annotated[Path, typer.Option(help="New folder for the scribble masks and their dataset.yaml.")],
+    share: Annotated[float, typer.Option(help="Share of the pixels the strokes cover, e.g. 0.03.")] = 0.03,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated strokes.")] = 0,
+    data_root: DataRoot = None,
+) -> None:
+    """Simulate a user's scribbles from complete masks: a sparse copy of DATASET to train on (training and
+    validation masks become strokes, test masks stay complete), to learn what sparse labels are worth."""
+    from csunet.data.scribbles import write_scribble_dataset
+
+    path = write_scribble_dataset(dataset, out, share, seed, data_root=data_root)
+    say(f"wrote {path}: strokes over {share:.1%} of the training and validation pixels; `csunet data info {path}`")
+
+
 @data_app.command("tasks")
 def data_tasks(as_json: JsonFlag = False) -> None:
     """List the built-in NASA benchmark tasks."""
@@ -111,8 +145,9 @@ Window = Annotated[int, typer.Option(help="Swin window size (8 for 512, 7 for 22
 Classes = Annotated[int, typer.Option(help="Number of output classes.")]
 
 
-@app.command()
+@models_app.callback(invoke_without_command=True)
 def models(
+    ctx: typer.Context,
     encoder: Encoder = "resnet50",
     depths: Depths = "intermediate",
     img_size: ImgSize = 512,
@@ -120,14 +155,19 @@ def models(
     classes: Classes = 3,
     as_json: JsonFlag = False,
 ) -> None:
-    """List architectures with presets and parameter counts for the given settings."""
+    """List architectures with presets and parameter counts for the given settings, and the installed model
+    bundles with their classes and test scores."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from csunet.export.bundle import installed
     from csunet.models.summary import describe_models
 
     rows = describe_models(
         encoder=encoder, depths=depths, img_size=img_size, window_size=window, num_classes=classes
     )
+    bundles = [bundle.describe() for bundle in installed()]
     if as_json:
-        print_json(rows)
+        print_json({"architectures": rows, "installed": bundles})
         return
     table = Table(title=f"models at {img_size}/window {window}, {classes} classes, encoder {encoder}, {depths}")
     for column in ("model", "parameters", "CNN", "Swin encoder", "decoder", "presets"):
@@ -141,6 +181,37 @@ def models(
             ", ".join(row["presets"]),
         )
     console.print(table)
+    show_installed(bundles)
+
+
+def show_installed(bundles: list[dict]) -> None:
+    if not bundles:
+        console.print("no model bundles installed (`csunet models install BUNDLE.zip`)")
+        return
+    table = Table(title="installed models (`csunet predict NAME IMAGES`)")
+    for column in ("name", "classes", "test NASA IoU", "µm / pixel", "licence", "folder"):
+        table.add_column(column, overflow="fold")
+    for bundle in bundles:
+        score = bundle["test_nasa_iou"]
+        table.add_row(Path(bundle["folder"]).name, ", ".join(bundle["classes"]),
+                      "" if score is None else f"{score:.3f}", str(bundle["pixel_size_um"] or ""),
+                      str(bundle["license"] or ""), bundle["folder"])  # fmt: skip
+    console.print(table)
+
+
+@models_app.command("install")
+def models_install(
+    bundle: Annotated[Path, typer.Argument(help="A model bundle (.zip) from `csunet export --bundle`.")],
+    name: Annotated[str | None, typer.Option(help="Install under this name (default: the bundle's).")] = None,
+) -> None:
+    """Verify a model bundle and put it in your model folder; `csunet predict NAME ...` then finds it. Offline."""
+    from csunet.export.bundle import install
+
+    if not bundle.is_file():
+        fail(f"{bundle}: no such bundle file")
+    installed_bundle = install(bundle, name)
+    say(f"installed {installed_bundle.name!r} as {installed_bundle.folder.name} in {installed_bundle.folder.parent}; "
+        f"`csunet predict {installed_bundle.folder.name} IMAGES --out DIR`")  # fmt: skip
 
 
 @weights_app.command("list")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from csunet.cli.apps import app, benchmark_app
-from csunet.cli.common import DataRoot, JsonFlag, console, fail, print_json, say
+from csunet.cli.common import DataRoot, ExportOption, JsonFlag, console, fail, print_json, say
 
 
 def _kinds(pairs: list[str]) -> dict[str, str]:
@@ -29,7 +29,11 @@ def measure(
     ],
     out: Annotated[Path, typer.Option(help="Folder for the CSV tables and summary.json.")] = Path("measurements"),
     pixel_size: Annotated[
-        float | None, typer.Option("--pixel-size", help="Micrometres per pixel (default: from predictions.json).")
+        float | None,
+        typer.Option(
+            "--pixel-size",
+            help="Micrometres per pixel (default: what the images' TIFF files record, else the model's training pixel size).",
+        ),
     ] = None,
     min_size: Annotated[int, typer.Option(help="Drop particles and grains of fewer pixels.")] = 5,
     include_border: Annotated[
@@ -41,6 +45,7 @@ def measure(
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated class names (default: from predictions.json).")
     ] = None,
+    export: ExportOption = [],  # noqa: B006
     as_json: JsonFlag = False,
 ) -> None:
     """Phase fractions, particle sizes, layer thickness and grain size from masks, as CSV tables and a summary."""
@@ -54,6 +59,7 @@ def measure(
         include_border,
         _kinds(kind),
         classes.split(",") if classes else None,
+        export,
     )
     if as_json:
         print_json(summary)
@@ -66,8 +72,9 @@ def show_measurements(summary: dict) -> None:
 
     unit = summary["unit"]
     table = Table(title=f"{summary['masks']} masks, lengths in {unit}" + (
-        f" ({summary['pixel_size_um']} um per pixel)" if summary["pixel_size_um"] else " (no pixel size given)"
+        f" ({summary['pixel_size_um']:.4g} um per pixel)" if summary["pixel_size_um"] else " (no pixel size given)"
     ))  # fmt: skip
+    console.print(f"pixel size from {summary['pixel_size_source']}")
     for column in ("class", "kind", "area fraction", "count", "size / thickness / G"):
         table.add_column(column)
     for name, entry in summary["per_class"].items():

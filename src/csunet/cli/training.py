@@ -12,6 +12,7 @@ from rich.table import Table
 from csunet.cli.apps import app
 from csunet.cli.common import (
     DataRoot,
+    ExportOption,
     JsonFlag,
     ResumeOption,
     console,
@@ -239,7 +240,8 @@ def predict(
     checkpoint: Annotated[
         Path,
         typer.Argument(
-            help="A checkpoint written by `csunet train`, or one of its exports (.onnx, .openvino.xml, .int8.xml)."
+            help="A checkpoint written by `csunet train`, one of its exports (.onnx, .openvino.xml, .int8.xml), a "
+            "model bundle (.zip) or the name of an installed one (`csunet models`)."
         ),
     ],
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
@@ -261,6 +263,7 @@ def predict(
         ),
     ] = False,
     cleanup: CleanupOption = [],  # noqa: B006  (typer needs a literal default)
+    export: ExportOption = [],  # noqa: B006
     shard: Annotated[
         str | None,
         typer.Option(
@@ -272,14 +275,16 @@ def predict(
 ) -> None:
     """Segment images of any size: index masks, colour overlays, optional probabilities and uncertainty. Rerun the
     same command to continue an interrupted run."""
+    from csunet.export.bundle import resolve as resolve_bundle
     from csunet.predict import checked_request
     from csunet.predict import predict as predict_images
 
-    checked_request(inputs, out, overlap, batch_size, mask_format, shard)  # said now, not after an export
+    checked_request(inputs, out, overlap, batch_size, mask_format, shard, export)  # now, not after an export
+    checkpoint = resolve_bundle(checkpoint) or checkpoint  # a bundle or an installed model's name
     engine = _prepared_engine(checkpoint, engine, quiet=as_json)
     records = predict_images(
         checkpoint, inputs, out, overlap, tta, batch_size, mask_format, probabilities, uncertainty,
-        progress=not as_json, engine=engine, overwrite=overwrite, shard=shard, cleanup=cleanup,
+        progress=not as_json, engine=engine, overwrite=overwrite, shard=shard, cleanup=cleanup, exports=export,
     )  # fmt: skip
     if as_json:
         print_json(records)
@@ -309,13 +314,31 @@ def export(
         int, typer.Option(help="Training tiles that calibrate int8.")
     ] = CALIBRATION_TILES,
     data_root: DataRoot = None,
+    bundle: Annotated[
+        bool,
+        typer.Option(
+            help="Write a model bundle instead (a bioimage.io package: ONNX, int8 when accepted, classes, "
+            "colours, normalisation, pixel size, recipe, test scores, SHA-256 of each file); --out names the .zip."
+        ),
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="The bundle's name (default: model and run).")] = None,
+    license: Annotated[str, typer.Option(help="The bundle's licence (an SPDX identifier).")] = "MIT",
+    author: Annotated[list[str], typer.Option(help="An author of the bundle; repeatable.")] = [],  # noqa: B006
 ) -> None:
     """Export a trained model to ONNX (any batch size, the training tile size) with its metadata inside; with
-    --int8 also an int8 OpenVINO model that proved its accuracy."""
+    --int8 also an int8 OpenVINO model that proved its accuracy; with --bundle one file to hand to a colleague."""
     import time
 
     from csunet.export import ensure_onnx, export_checkpoint
 
+    if bundle:
+        from csunet.export.bundle import write_bundle
+
+        if int8:
+            export_int8(checkpoint, max_drop, calibration_tiles, data_root=data_root)
+        path = write_bundle(checkpoint, out, name, license, author or None)
+        say(f"{path} ({path.stat().st_size / 1e6:.1f} MB); a colleague runs `csunet models install {path.name}`")
+        return
     started = time.perf_counter()
     if out is None:  # beside the checkpoint, where the engines look: kept when it is up to date
         path, seconds = ensure_onnx(checkpoint)

@@ -17,7 +17,8 @@ from csunet.data.masks import IGNORE_INDEX, format_colour
 
 
 def dataset_info(description: DatasetDescription) -> dict:
-    """Per split: counts, sizes, dtypes, per-class pixel fractions, unpaired files and unreadable files.
+    """Per split: counts, sizes, dtypes, per-class pixel fractions (of the labelled pixels), the share of pixels
+    labelled (1.0 for dense masks) overall and per class, unpaired files and unreadable files.
 
     Bad files are collected as errors rather than raised, so one look shows every problem in a dataset.
     """
@@ -77,6 +78,10 @@ def dataset_info(description: DatasetDescription) -> dict:
                 c: (float(counts[i] / labelled) if labelled else 0.0) for i, c in enumerate(description.classes)
             },
             "ignored_pixels": int(counts[-1]),
+            "labelled_share": float(labelled / max(int(counts.sum()), 1)) if pairing.pairs else 0.0,
+            "class_labelled_shares": {
+                c: float(counts[i] / max(int(counts.sum()), 1)) for i, c in enumerate(description.classes)
+            },
         }
     return report
 

@@ -7,6 +7,8 @@
 - ``openvino-int8``: the int8 IR written by ``csunet export --int8`` (only after it passed its accuracy check).
 - ``auto`` (the default): on a GPU ``torch``; on a CPU the fastest that is installed and valid for this file:
   ``openvino-int8`` when the checkpoint has an accepted int8 export, then ``openvino``, ``onnx``, ``torch``.
+
+A model bundle (``.zip``, :mod:`csunet.export.bundle`) or the name of an installed one stands for its ONNX model.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 
 from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint, load_checkpoint
 from csunet.errors import SettingsError
+from csunet.export.bundle import resolve as resolve_bundle
 from csunet.export.onnx import META_KEY, OnnxRuntimeModel, csunet_metadata, ensure_onnx
 from csunet.export.openvino import (
     FP32_SUFFIX,
@@ -39,7 +42,7 @@ def installed(package: str) -> bool:
 
 def choose_engine(path: str | os.PathLike, device: str | torch.device = "cpu") -> str:
     """What ``auto`` runs for ``path`` on ``device`` (see the module's text)."""
-    path = Path(path)
+    path = resolve_bundle(path) or Path(path)
     if path.name.endswith(INT8_SUFFIX):
         return "openvino-int8"
     if path.name.endswith(FP32_SUFFIX):
@@ -89,11 +92,11 @@ def load_engine(
     """
     if engine not in ENGINES:
         raise SettingsError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    path = Path(path)
+    path = resolve_bundle(path) or Path(path)  # a bundle (.zip) or an installed model's name: its ONNX model
     if engine == "auto":
         engine = choose_engine(path, device)
     if engine == "torch":
-        if path.suffix in (".onnx", ".xml"):
+        if path.suffix in (".onnx", ".xml"):  # bundles too: they hold the ONNX model
             raise SettingsError(f"{path}: the torch engine runs training checkpoints (.ckpt), not exported files")
         return torch_engine(path, device, bf16)
     if engine == "onnx":

@@ -1,8 +1,9 @@
 """napari reader, writer and sample data: our masks open as Labels layers with class names and colours.
 
 The reader takes ``NAME_mask.png|tif`` files (class indices, as `csunet predict` writes them) and folders or
-``predictions.json`` files of a prediction run (each image, then its mask). Classes, colours and pixel size come
-from ``predictions.json`` when it is there. The writer saves a Labels layer as such a mask: class indices, with
+``predictions.json`` files of a prediction run (each image, then its mask), and the ``NAME.ome.zarr`` folders that
+`csunet predict --export ome-zarr` writes (the image and its segmentation labels, at the recorded pixel size).
+Classes, colours and pixel size come from ``predictions.json`` when it is there. The writer saves a Labels layer as such a mask: class indices, with
 unlabelled pixels as 255 (what training skips).
 """
 
@@ -16,6 +17,7 @@ from csunet.data.dataset import sample_root
 from csunet.data.description import DEFAULT_PALETTE
 from csunet.data.errors import DataError
 from csunet.data.io import read_array
+from csunet.interchange import read_ome_zarr
 from csunet.morphometry import mask_classes
 from csunet.napari_plugin.labels import labels_layer_kwargs, to_class_mask, to_layer_labels
 from csunet.prediction_folder import MASK_SUFFIX, PREDICTIONS_MANIFEST, read_manifest
@@ -23,6 +25,7 @@ from csunet.render import png_bytes, tiff_bytes
 from csunet.utils import atomic_write_bytes
 
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
+OME_ZARR = ".ome.zarr"
 SAMPLE_IMAGE = "spot2_0d_0.tif"
 """The bundled Super-1 test image the sample-data entry opens."""
 
@@ -36,6 +39,8 @@ def get_reader(path: str | list[str]):
     if isinstance(path, list):
         return read_paths if all(get_reader(p) for p in path) else None
     path = Path(path)
+    if path.name.endswith(OME_ZARR) and path.is_dir():
+        return read_paths
     if path.is_dir():
         return read_paths if (path / PREDICTIONS_MANIFEST).is_file() else None
     if path.name == PREDICTIONS_MANIFEST:
@@ -52,6 +57,9 @@ def read_paths(path: str | list[str]) -> list[tuple]:
     layers = []
     for item in [path] if isinstance(path, str) else path:
         item = Path(item)
+        if item.name.endswith(OME_ZARR):
+            layers += _ome_zarr_layers(item)
+            continue
         folder = item if item.is_dir() else item.parent
         manifest = read_manifest(folder)
         if item.is_dir() or item.name == PREDICTIONS_MANIFEST:
@@ -67,6 +75,16 @@ def read_paths(path: str | list[str]) -> list[tuple]:
         else:
             layers.append(_mask_layer(item, manifest))
     return layers
+
+
+def _ome_zarr_layers(path: Path) -> list[tuple]:
+    read = read_ome_zarr(path)
+    name = path.name.removesuffix(OME_ZARR)
+    pixel = read["pixel_size_um"]
+    image = (read["image"], {"name": name, **_scale({"pixel_size_um": pixel})}, "image")
+    kwargs = labels_layer_kwargs(read["classes"], read["colours"], f"{name} segmentation", pixel)
+    kwargs["metadata"]["csunet"] |= {"image": name, "pixel_size_um": pixel}
+    return [image, (to_layer_labels(read["mask"]), kwargs, "labels")]
 
 
 def _scale(manifest: dict) -> dict:

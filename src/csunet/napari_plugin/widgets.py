@@ -1,4 +1,4 @@
-"""The plugin's dock widgets: Segment, Correct and fine-tune, Measure.
+"""The plugin's dock widgets: Segment, Train from strokes, Correct and fine-tune, Measure.
 
 Long work (segmenting, training) runs in a worker thread with a progress bar and a Cancel button; the viewer
 stays responsive. Segmentation goes through the same functions as `csunet predict` (normalisation, tiling,
@@ -25,6 +25,7 @@ from magicgui.widgets import (
     FileEdit,
     FloatSpinBox,
     Label,
+    LineEdit,
     ProgressBar,
     PushButton,
     SpinBox,
@@ -37,7 +38,9 @@ from psygnal import Signal
 from superqt.utils import ensure_main_thread
 
 from csunet.checkpoint import CheckpointMeta
+from csunet.data.description import DEFAULT_PALETTE
 from csunet.data.io import to_float_image
+from csunet.data.pixel_size import PixelSize, mismatch, pixel_size_from_file
 from csunet.errors import CsunetError
 from csunet.export import ENGINES, load_engine
 from csunet.inference import MAX_OVERLAP, TTA_MODES, default_device
@@ -45,11 +48,11 @@ from csunet.measure import write_measurements
 from csunet.morphometry import MeasureSettings, measure_masks, size_summary, summarise
 from csunet.napari_plugin.labels import TrainingProject, labels_layer_kwargs, to_class_mask, to_layer_labels
 from csunet.predictor import Predictor
-from csunet.train.finetune import FINE_TUNE_STEPS, fine_tune_config
+from csunet.train.finetune import FINE_TUNE_STEPS, FIRST_MODEL_MINUTES, fine_tune_config, first_model_config
 
 RECENT = 8
 """Checkpoints and project folders remembered."""
-CHECKPOINT_FILTER = "*.ckpt *.onnx *.xml"
+CHECKPOINT_FILTER = "*.ckpt *.onnx *.xml *.zip"
 
 
 class Cancelled(Exception):
@@ -108,6 +111,21 @@ def layer_image(layer) -> np.ndarray:
     )
 
 
+def recorded_pixel_size(layer) -> PixelSize | None:
+    """The pixel size the layer's file records (FEI, Zeiss, OME, ImageJ, TIFF resolution tags), if it came from
+    one."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    return pixel_size_from_file(path) if path else None
+
+
+def scale_from_file(layer) -> PixelSize | None:
+    """Give an image layer opened at one unit per pixel the pixel size its file records (µm), and return it."""
+    found = recorded_pixel_size(layer)
+    if found is not None and all(float(v) == 1.0 for v in layer.scale[-2:]):
+        layer.scale = (*layer.scale[:-2], found.um, found.um)
+    return found
+
+
 _engines: dict[tuple, object] = {}
 
 
@@ -147,7 +165,7 @@ def show_segmentation(viewer, image_layer, result: Segmentation, settings: dict,
         **settings,
         "image": image_layer.name,
         "background": meta.background,
-        "pixel_size_um": meta.pixel_size_um,
+        "pixel_size_um": settings.get("pixel_size_um") or meta.pixel_size_um,
         "engine_used": result.engine,
     }
     placement = {"scale": image_layer.scale, "translate": image_layer.translate}
@@ -174,6 +192,7 @@ class _Worker:
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(value=0, min=0, max=100, label="progress")
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # a long status line wraps instead of widening the dock
         self.cancel_event = threading.Event()
         self.cancel_button.changed.connect(self.cancel_event.set)
         self.worker = None
@@ -249,7 +268,8 @@ class SegmentWidget(Container):
         self.image = ComboBox(label="image", choices=_layer_choices(napari_viewer, Image))
         self.checkpoint = FileEdit(label="model", mode="r", filter=CHECKPOINT_FILTER,
                                    value=recent[0] if recent else "")  # fmt: skip
-        self.checkpoint.tooltip = "a checkpoint from `csunet train` (.ckpt) or its export (.onnx, .openvino.xml)"
+        self.checkpoint.tooltip = ("a checkpoint from `csunet train` (.ckpt), its export (.onnx, .openvino.xml) or a "
+                                   "model bundle (.zip)")
         self.recent = ComboBox(label="recent", choices=lambda _widget: remembered("checkpoints"),
                                value=recent[0] if recent else None, nullable=True)  # fmt: skip
         self.recent.changed.connect(lambda value: value and setattr(self.checkpoint, "value", value))
@@ -288,10 +308,19 @@ class SegmentWidget(Container):
             return
         self.work.status.value = f"segmenting {layer.name} ..."
         started = time.monotonic()
+        recorded = scale_from_file(layer)
+        if recorded is not None:
+            settings["pixel_size_um"] = recorded.um
 
         def done(result: Segmentation) -> None:
             show_segmentation(self.viewer, layer, result, settings, f"{layer.name} segmentation")
-            self.work.status.value = f"{layer.name}: {time.monotonic() - started:.1f} s with {result.engine}"
+            status = f"{layer.name}: {time.monotonic() - started:.1f} s with {result.engine}"
+            if recorded is not None:
+                status += f"; {recorded.describe()}"
+                problem = mismatch(recorded.um, result.meta.pixel_size_um)
+                if problem:
+                    show_info(f"csunet: {layer.name}: {problem}")
+            self.work.status.value = status
 
         self.work.start(segment_array, done, array, layer.name, settings["checkpoint"], settings["engine"],
                         settings["overlap"], settings["tta"], self.uncertainty.value, self.work.report,
@@ -302,17 +331,162 @@ class SegmentWidget(Container):
 
 
 class _TrainingReport(Callback):
-    """Tells the widget the step and loss after every optimiser step; stops training when Cancel was pressed."""
+    """Tells the widget the step and loss after every optimiser step, the progress counted in steps (``total``)
+    or, for a budget in minutes, in seconds; stops training when Cancel was pressed."""
 
-    def __init__(self, report, cancel: threading.Event, total: int) -> None:
-        self.report, self.cancel, self.total = report, cancel, total
+    def __init__(self, report, cancel: threading.Event, total: int | None = None, minutes: float | None = None):
+        self.report, self.cancel, self.total, self.minutes = report, cancel, total, minutes
         self.cancelled = False
+        self.started = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"].item() if isinstance(outputs, dict) else float(outputs)
-        self.report(trainer.global_step, self.total, f"step {trainer.global_step}/{self.total}, loss {loss:.4f}")
+        step = trainer.global_step
+        if self.total:
+            self.report(step, self.total, f"step {step}/{self.total}, loss {loss:.4f}")
+        else:
+            elapsed, budget = time.monotonic() - self.started, 60 * (self.minutes or 0)
+            self.report(int(elapsed), int(budget), f"step {step}, {elapsed:.0f}/{budget:.0f} s, loss {loss:.4f}")
         if self.cancel.is_set():
             self.cancelled = trainer.should_stop = True
+
+
+def _train_and_segment(config, report: _TrainingReport, work: _Worker, image: np.ndarray, image_name: str,
+                       engine: str, overlap: float, tta: str):  # fmt: skip
+    """Train as ``config`` says, then segment ``image`` with the best checkpoint; runs in a worker thread."""
+    from csunet.train import train
+
+    summary = train(config, progress=False, callbacks=[report])
+    if report.cancelled:
+        raise Cancelled
+    best = summary.get("best_checkpoint")
+    if not best:
+        raise CsunetError("training finished no epoch, so it wrote no checkpoint")
+    work.report(0, 1, f"segmenting {image_name} with the new model ...")
+    result = segment_array(image, image_name, best, engine, overlap, tta, False, work.report, work.cancel_event)
+    return summary, result
+
+
+# ---------------------------------------------------------------- Train from strokes
+
+
+def parse_classes(text: str) -> list[str]:
+    """Class names typed as a comma-separated list; at least two, none repeated."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise CsunetError(f"type at least two different class names, separated by commas (not {text!r})")
+    return names
+
+
+def stroke_colours(count: int) -> list[tuple[int, int, int]]:
+    """Class colours that show on a grey micrograph (the palette without its black)."""
+    return [DEFAULT_PALETTE[1 + index % (len(DEFAULT_PALETTE) - 1)] for index in range(count)]
+
+
+class StrokesWidget(Container):
+    """A first model from nothing: paint a few strokes of each class on an image, press Train, and a segmentation
+    appears (about two minutes on a 2-core CPU); paint more strokes where it is wrong and Train again, which goes
+    on from the last model. Every round is saved in the project folder (image, strokes, dataset.yaml, runs/), which
+    `csunet train --data FOLDER` reads too."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        projects = remembered("projects")
+        self.image = ComboBox(label="image", choices=_layer_choices(napari_viewer, Image))
+        self.classes = LineEdit(label="classes", value="matrix, precipitate")
+        self.classes.tooltip = "class names, separated by commas; the first is the background (matrix)"
+        self.new_layer = PushButton(text="New strokes layer")
+        self.project = FileEdit(label="project", mode="d", value=projects[0] if projects else "")
+        self.project.tooltip = "folder for the image, its strokes and the models (made when missing)"
+        self.minutes = FloatSpinBox(label="minutes", value=FIRST_MODEL_MINUTES, min=0.05, max=10_000.0, step=0.25)
+        self.minutes.tooltip = "training time per round"
+        self.run = PushButton(text="Train")
+        self.extend([self.image, self.classes, self.new_layer, self.project, self.minutes, self.run])
+        self.work = _Worker(self, self.run)
+        self.last_run: dict | None = None
+        self.new_layer.changed.connect(self.add_strokes_layer)
+        self.run.changed.connect(self.train)
+        _refresh_on_layer_changes(napari_viewer, self.image)
+
+    def strokes_name(self) -> str:
+        return f"{self.image.value} strokes"
+
+    def add_strokes_layer(self):
+        """An empty Labels layer over the chosen image, one label per class, ready to paint with label 1."""
+        try:
+            if not self.image.value:
+                raise CsunetError("open an image first (File > Open, or File > Open Sample > csunet)")
+            classes = parse_classes(self.classes.value)
+        except CsunetError as exc:
+            show_error(f"csunet: {exc}")
+            return None
+        image_layer = self.viewer.layers[self.image.value]
+        shape = layer_image(image_layer).shape[:2]
+        name = self.strokes_name()
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        kwargs = labels_layer_kwargs(classes, stroke_colours(len(classes)), name)
+        kwargs["metadata"]["csunet"] |= {"image": image_layer.name, "strokes": True}
+        layer = self.viewer.add_labels(np.zeros(shape, np.uint8), **kwargs, scale=image_layer.scale,
+                                       translate=image_layer.translate)  # fmt: skip
+        layer.brush_size, layer.selected_label, layer.mode = 5, 1, "paint"
+        self.work.status.value = f"paint labels 1-{len(classes)} ({', '.join(classes)}); 0 erases"
+        return layer
+
+    def previous_model(self, project: TrainingProject) -> Path | None:
+        """The best checkpoint of the project's latest round, if any."""
+        found = sorted(project.folder.glob("runs/*/checkpoints/best.ckpt"), key=lambda p: p.stat().st_mtime)
+        return found[-1] if found else None
+
+    def train(self) -> None:
+        try:
+            if self.strokes_name() not in self.viewer.layers:
+                raise CsunetError("press 'New strokes layer' and paint a few strokes of every class first")
+            strokes = self.viewer.layers[self.strokes_name()]
+            info = strokes.metadata["csunet"]
+            folder = str(self.project.value)
+            if folder in ("", "."):
+                raise CsunetError("choose a project folder for the strokes and the models")
+            project = TrainingProject(folder)
+            image_layer = self.viewer.layers[info["image"]]
+            image = layer_image(image_layer)
+            painted = {int(v) for v in np.unique(strokes.data)} - {0}
+            if len(painted) < 2:
+                raise CsunetError("paint strokes of at least two classes before training")
+            path = project.add(safe_name(image_layer.name), image, strokes.data, info["classes"], info["colours"])
+        except (CsunetError, KeyError) as exc:
+            show_error(f"csunet: {exc}")
+            return
+        remember("projects", str(project.folder.resolve()))
+        minutes = float(self.minutes.value)
+        previous = self.previous_model(project)
+        name = time.strftime("strokes-%Y%m%d-%H%M%S")
+        runs = project.folder / "runs"
+        config = (
+            first_model_config(path, runs, name, minutes)
+            if previous is None
+            else fine_tune_config(previous, path, runs, name, max_steps=0, max_minutes=minutes)
+        )
+        started = time.monotonic()
+        self.work.status.value = "training a first model ..." if previous is None else "training on ..."
+        report = _TrainingReport(self.work.report, self.work.cancel_event, minutes=minutes)
+
+        def done(outcome) -> None:
+            summary, result = outcome
+            settings = {"checkpoint": summary["best_checkpoint"], "engine": "torch", "overlap": 0.5, "tta": "none"}
+            show_segmentation(self.viewer, image_layer, result, settings, f"{image_layer.name} segmentation")
+            self.viewer.layers.move(self.viewer.layers.index(strokes), len(self.viewer.layers))
+            self.viewer.layers.selection.active = strokes  # paint more strokes straight away
+            remember("checkpoints", str(Path(summary["best_checkpoint"]).resolve()))
+            self.last_run = summary | {"seconds_to_segmentation": round(time.monotonic() - started, 1)}
+            self.work.status.value = (
+                f"{summary['steps']} steps, segmented {time.monotonic() - started:.0f} s after Train; fit to the "
+                f"strokes (NASA IoU) {summary['best_val_iou']:.3f}; model in {Path(summary['run_dir']).name}"
+            )
+
+        self.work.start(_train_and_segment, done, config, report, self.work, image, image_layer.name, "torch", 0.5,
+                        "none")  # fmt: skip
 
 
 class CorrectWidget(Container):
@@ -392,20 +566,7 @@ class CorrectWidget(Container):
                                   minutes)  # fmt: skip
         self.work.status.value = "fine-tuning ..."
 
-        def job():
-            from csunet.train import train
-
-            report = _TrainingReport(self.work.report, self.work.cancel_event, steps)
-            summary = train(config, progress=False, callbacks=[report])
-            if report.cancelled:
-                raise Cancelled
-            best = summary.get("best_checkpoint")
-            if not best:
-                raise CsunetError("fine-tuning finished no epoch, so it wrote no checkpoint")
-            self.work.report(0, 1, f"segmenting {image_layer.name} with the fine-tuned model ...")
-            result = segment_array(image, image_layer.name, best, info["engine"], info["overlap"], info["tta"],
-                                   False, self.work.report, self.work.cancel_event)  # fmt: skip
-            return summary, result
+        report = _TrainingReport(self.work.report, self.work.cancel_event, steps)
 
         def done(outcome) -> None:
             summary, result = outcome
@@ -419,7 +580,8 @@ class CorrectWidget(Container):
             self.work.status.value = (f"{summary['steps']} steps, best fit to the pairs (NASA IoU) "
                                       f"{summary['best_val_iou']:.3f}; new model in {Path(summary['run_dir']).name}")  # fmt: skip
 
-        self.work.start(job, done)
+        self.work.start(_train_and_segment, done, config, report, self.work, image, image_layer.name,
+                        info["engine"], info["overlap"], info["tta"])  # fmt: skip
 
 
 # ---------------------------------------------------------------- Measure

@@ -10,17 +10,25 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
-from csunet.data import DataError, DatasetDescription, SegmentationDataset
+from csunet.data import IGNORE_INDEX, DataError, DatasetDescription, SegmentationDataset
 from csunet.data.transforms import eval_transform
 from csunet.train.augment import train_transform
 from csunet.train.sampling import RANDOM_CROP, ClassShares, CropSampler
 from csunet.train.validation import ValidationWindows, choose_windows
 
+SPARSE_BELOW = 0.9
+"""Masks with a smaller labelled share are strokes, not complete masks with a few pixels left out (a scale bar):
+no clean-up is decided on them, as it compares the sizes and counts of whole regions."""
+LABELLED = -2
+"""The class slot of "any labelled pixel" (a sparse mask's random crop centres on one)."""
+
 
 class CropsPerEpoch(Dataset):
     """Crops of the images of ``dataset`` as :class:`csunet.train.sampling.CropSampler` draws them: an item
     (image index, class) is a crop centred on a random pixel of that class in that image, or, for
-    ``RANDOM_CROP``, a uniformly random crop (the dataset's transform crops it)."""
+    ``RANDOM_CROP``, a uniformly random crop (the dataset's transform crops it). On a sparse mask (one with
+    unlabelled pixels) a random crop centres on a random labelled pixel instead: a crop of strokes covering 1 % of
+    an image would otherwise mostly hold nothing to learn from."""
 
     def __init__(self, dataset: SegmentationDataset, length: int, tile_size: int) -> None:
         self.dataset, self.length, self.tile_size = dataset, length, tile_size
@@ -30,15 +38,19 @@ class CropsPerEpoch(Dataset):
         return self.length
 
     def class_pixels(self, index: int, target: int, mask: np.ndarray) -> np.ndarray:
-        """Flat positions of the pixels of class ``target`` in mask ``index``."""
+        """Flat positions of the pixels of class ``target`` (or of every labelled pixel, ``LABELLED``) in mask
+        ``index``."""
         if (index, target) not in self._class_pixels:
-            self._class_pixels[index, target] = np.flatnonzero(mask == target).astype(np.int64)
+            chosen = mask != IGNORE_INDEX if target == LABELLED else mask == target
+            self._class_pixels[index, target] = np.flatnonzero(chosen).astype(np.int64)
         return self._class_pixels[index, target]
 
     def __getitem__(self, item: tuple[int, int]):
         index, target = item
         image, mask = self.dataset.load(index)
-        if target != RANDOM_CROP:
+        if target == RANDOM_CROP and (mask == IGNORE_INDEX).any():
+            target = LABELLED
+        if target != RANDOM_CROP and len(self.class_pixels(index, target, mask)):
             pixels = self.class_pixels(index, target, mask)
             row, col = divmod(int(pixels[torch.randint(len(pixels), ()).item()]), mask.shape[1])
             top, left = (
@@ -121,6 +133,18 @@ class SegmentationDataModule(L.LightningDataModule):
         if self.train_images is None:
             self.setup()
         return [self.train_images.load(i)[1] for i in range(len(self.train_images))]
+
+    def labelled_shares(self) -> tuple[float, float]:
+        """Share of the pixels labelled in the training and in the validation images (1.0: dense masks)."""
+        if self.train_images is None:
+            self.setup()
+        validation = getattr(self.val_set, "dataset", self.val_set)  # whole images under validation windows
+
+        def share(dataset: SegmentationDataset) -> float:
+            masks = [dataset.load(i)[1] for i in range(len(dataset))]
+            return sum(int((m != IGNORE_INDEX).sum()) for m in masks) / max(sum(m.size for m in masks), 1)
+
+        return share(self.train_images), share(validation)
 
     def _workers(self) -> int:
         if self.workers is not None:

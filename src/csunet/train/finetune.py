@@ -1,6 +1,11 @@
-"""Fine-tuning a trained checkpoint on new or corrected masks (the napari plugin's "Fine-tune", and
-``csunet train --init-weights``): the checkpoint's model, tile size and loss with the fast recipe's optimiser and
-schedule over a short budget, at a lower learning rate, so that it adapts without forgetting."""
+"""Short trainings for people at the microscope: a first model from a few strokes, and fine-tuning a trained
+checkpoint on new or corrected masks (the napari plugin's "Train from strokes" and "Fine-tune", and
+``csunet train --init-weights``).
+
+A first model is the small CPU model with the fast recipe for about a minute (``FIRST_MODEL_MINUTES``): on two
+cores the first segmentation of the sample micrograph appears within two minutes of pressing Train. Fine-tuning
+keeps the checkpoint's model, tile size and loss, with the fast recipe's optimiser and schedule over a short
+budget at a lower learning rate, so that it adapts without forgetting."""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import os
 
 from csunet.checkpoint import META_KEY, CheckpointMeta, read_checkpoint
 from csunet.train.config import TrainConfig
-from csunet.train.recipes import RECIPES
+from csunet.train.recipes import RECIPES, SMALL_MODEL
 
+FIRST_MODEL_MINUTES = 1.25
+"""Training time of a first model from strokes; with start-up and segmenting, under two minutes on two cores."""
 FINE_TUNE_STEPS = 100
 """Default budget in optimiser steps."""
 FINE_TUNE_LR = 1e-4
@@ -47,3 +54,11 @@ def checkpoint_model(meta: CheckpointMeta) -> dict:
     """The model, its settings and tile size of a trained checkpoint: what training on from its weights repeats
     (`train --init-weights` and napari's fine-tuning take them from here, so nobody retypes model flags)."""
     return {"model": meta.model, "model_settings": dict(meta.model_settings), "tile_size": meta.tile_size}
+
+
+def first_model_config(
+    data: str | os.PathLike, out: str | os.PathLike, name: str | None = None, minutes: float = FIRST_MODEL_MINUTES
+) -> TrainConfig:
+    """A model from nothing on the dataset description ``data`` (strokes, typically), within ``minutes``."""
+    return TrainConfig(data=str(data), **SMALL_MODEL, recipe="fast", batch_size=4, max_steps=0,
+                       max_minutes=minutes, out=str(out), name=name)  # fmt: skip

@@ -57,6 +57,13 @@ DEFAULT_RECIPE = "fast"
 """What `csunet train` uses when no recipe is named: the paper's recipe trains for hours on a CPU (512 tiles,
 patience 30, two stages) and stays behind in minutes (``benchmarks/results/train_cpu.md``); on a GPU there is no
 measurement yet that says otherwise."""
+SMALL_MODEL = {
+    "model": "cs_unet",
+    "model_settings": {"encoder": "resnet18", "depths": "shallow", "embed_dim": 48, "window_size": 8},
+}
+"""The model for minutes on a CPU (the demo's, and napari's first model from strokes): CS-UNet with a resnet18 CNN
+and one Swin block per stage at embed 48; on two CPU cores it learns far more per minute than the paper's Swin-T
+(benchmarks/results/recipe_ablation.md)."""
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("two-stage", "cosine")
 PHOTOMETRIC = ("mild", "wide")

@@ -56,7 +56,7 @@ from csunet.runs import (
     write_json,
 )
 from csunet.train.config import TrainConfig
-from csunet.train.datamodule import SegmentationDataModule
+from csunet.train.datamodule import SPARSE_BELOW, SegmentationDataModule
 from csunet.train.history import EpochHistory
 from csunet.train.losses import class_frequencies, median_frequency_weights
 from csunet.train.module import SegmentationModule
@@ -248,6 +248,12 @@ def _train(
     shares = datamodule.crop_sampler.shares
     if rank_zero_only.rank == 0 and shares is not None and len(shares.names) > 1:
         print(f"derived from the data: class-centred crops {shares.describe()}")
+    train_share, val_share = datamodule.labelled_shares()
+    if rank_zero_only.rank == 0 and min(train_share, val_share) < 1:
+        print(
+            f"sparse labels: {train_share:.1%} of the training pixels are labelled, crops centre on them; "
+            f"validation scores only the labelled {val_share:.1%} of its pixels"
+        )
     meta = model_meta(config, description)
     class_weights = resolve_class_weights(config, datamodule, len(description.classes))
     module = SegmentationModule(config.to_dict(), meta, class_weights)
@@ -371,8 +377,12 @@ def _finish(
         "never_predicted_on_validation": _warn_never_predicted(module),
     }
     full = None
+    sparse = min(trainer.datamodule.labelled_shares()) < SPARSE_BELOW
+    if sparse and config.decide_cleanup:
+        print("clean-up not decided: it compares the sizes and counts of whole regions, which strokes do not show")
+        summary["cleanup"] = {"kept": "none", "why": "sparse masks"}
     if (
-        best.exists() and config.decide_cleanup
+        best.exists() and config.decide_cleanup and not sparse
     ):  # the whole validation split once more: the clean-up is decided on it
         full = choose_cleanup(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
                               progress=progress)  # fmt: skip

@@ -1,0 +1,264 @@
+"""Training from scribbles: what strokes covering 1, 3 or 10 % of the pixels are worth, against complete masks at
+the same CPU time and against the classic tool's method on the same strokes.
+
+    python -m benchmarks.sparse_labels --minutes 3
+    python -m benchmarks.sparse_labels --minutes 3 --tasks super-1 --shares 0.03
+
+Per task (Super-1, Super-3, EBC-1 by default), in one run on one machine:
+- the dense-label model: the demo's configuration (CS-UNet resnet18 + a shallow Swin side, embed 48, the fast recipe,
+  batch 4) trained on the complete masks for ``--minutes``;
+- per labelled share: scribbles simulated from the training and validation masks (``csunet.data.scribbles``, seed
+  0, `csunet data scribble`), the same model and recipe trained on them for the same minutes (validation on the
+  scribbles too: a user with strokes has no complete masks to validate on);
+- per labelled share, the same strokes: a random forest on multiscale filter features (scikit-image's
+  ``multiscale_basic_features``: Gaussian-smoothed intensity, gradient and Hessian eigenvalues at sigmas 1-16;
+  scikit-learn's ``RandomForestClassifier`` with scikit-image's trainable-segmentation settings: 50 trees, depth
+  10, 5 % of the samples per tree), the method of ilastik's pixel classification and Fiji's Trainable Weka
+  Segmentation.
+Every model is scored on the complete test masks with NASA's IoU. Writes benchmarks/results/sparse_labels.md/.json
+and sparse_labels.png. Needs the NASA data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.train_cpu import MODELS, CpuShare, cpu_name, had_machine, save_figure
+from csunet.data import SegmentationDataset, load_description
+from csunet.data.masks import IGNORE_INDEX
+from csunet.data.scribbles import write_scribble_dataset
+from csunet.data.tasks import resolve_data_root
+from csunet.evaluate import evaluate
+from csunet.metrics import nasa_iou
+from csunet.train import TrainConfig, train
+from csunet.train.run import output_channels
+from csunet.utils import atomic_write_text
+
+TASKS = ["super-1", "super-3", "ebc-1"]
+SHARES = [0.01, 0.03, 0.1]
+MODEL = "cs_unet-shallow48"
+RESULTS = Path(__file__).parent / "results"
+FOREST = {"n_estimators": 50, "max_depth": 10, "max_samples": 0.05}
+"""scikit-image's trainable-segmentation settings (its gallery example); scikit-learn's defaults otherwise."""
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    return image.mean(axis=-1) if image.ndim == 3 else image
+
+
+def forest_features(image: np.ndarray) -> np.ndarray:
+    from skimage.feature import multiscale_basic_features
+
+    return multiscale_basic_features(grey(image), intensity=True, edges=True, texture=True, sigma_min=1,
+                                     sigma_max=16).astype(np.float32)  # fmt: skip
+
+
+def masks_nasa_iou(truth: np.ndarray, predicted: np.ndarray, num_classes: int, loss: str) -> float:
+    """NASA's IoU of a hard mask, as `csunet evaluate` computes it for a model trained with ``loss``: the predicted
+    classes as saturated logits of the same channels."""
+    channels = output_channels(num_classes, loss)
+    one_hot = torch.nn.functional.one_hot(torch.from_numpy(predicted.astype(np.int64)), num_classes)
+    one_hot = one_hot.permute(2, 0, 1)[None].float()
+    if channels == 1:
+        one_hot = one_hot[:, 1:2]
+    logits = one_hot * 20 - 10
+    return float(nasa_iou(logits, torch.from_numpy(truth.astype(np.int64))[None], activation="sigmoid")[0])
+
+
+def random_forest(scribbles: Path, task_loss: str, seed: int) -> dict:
+    """Fit on the training scribbles of the sparse dataset ``scribbles``, score on its complete test masks."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    train_set = SegmentationDataset(scribbles, "train")
+    test_set = SegmentationDataset(scribbles, "test", cache=False)
+    classes = train_set.description.num_classes
+    with CpuShare() as share:
+        started = time.monotonic()
+        features, labels = [], []
+        for index in range(len(train_set)):
+            image, mask = train_set.load(index)
+            labelled = mask != IGNORE_INDEX
+            features.append(forest_features(image)[labelled])
+            labels.append(mask[labelled])
+        forest = RandomForestClassifier(**FOREST, n_jobs=-1, random_state=seed)
+        forest.fit(np.concatenate(features), np.concatenate(labels))
+        fitted = time.monotonic() - started
+        scores, truths, predictions = [], [], []
+        for index in range(len(test_set)):
+            image, mask = test_set.load(index)
+            features_ = forest_features(image)
+            predicted = forest.predict(features_.reshape(-1, features_.shape[-1])).reshape(mask.shape)
+            scores.append(masks_nasa_iou(mask, predicted, classes, task_loss))
+            truths.append(mask)
+            predictions.append(predicted.astype(np.uint8))
+    from csunet.metrics import masks_confusion, per_class_iou
+
+    per_class = per_class_iou(masks_confusion(truths, predictions, classes)).tolist()
+    return {"nasa_iou": float(np.mean(scores)), "fit_seconds": round(fitted, 1),
+            "wall_seconds": round(time.monotonic() - started, 1),
+            "per_class_iou": dict(zip(train_set.description.classes, per_class)), "cpu_share": share.record}  # fmt: skip
+
+
+def cnn(data: str, data_root: Path, minutes: float, out: Path, name: str) -> dict:
+    """The demo's model and recipe trained on ``data`` for ``minutes``; NASA IoU on the complete test masks."""
+    architecture, model_settings = MODELS[MODEL]
+    config = TrainConfig(data=data, data_root=str(data_root), model=architecture, model_settings=model_settings,
+                         recipe="fast", max_steps=0, max_minutes=minutes, batch_size=4, out=str(out), name=name)  # fmt: skip
+    started = time.monotonic()
+    with CpuShare() as share:
+        summary = train(config, progress=False)
+    wall = time.monotonic() - started
+    test = evaluate(summary["best_checkpoint"], split="test", overlap=0.5, progress=False)
+    return {"nasa_iou": test["nasa_iou"], "per_class_iou": test["per_class_iou"], "steps": summary["steps"],
+            "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "cpu_share": share.record,
+            "loss": config.loss}  # fmt: skip
+
+
+def run_task(task: str, shares: list[float], minutes: float, data_root: Path, out: Path, seed: int) -> list[dict]:
+    measured = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    common = {"task": task, "cpu": cpu_name(), "minutes": minutes, "measured": measured}
+    dense = cnn(task, data_root, minutes, out, f"{task}-dense")
+    rows = [common | {"method": "CS-UNet, complete masks", "share": 1.0} | dense]
+    print(f"{task} dense: {dense['nasa_iou']:.3f}", flush=True)
+    for share in shares:
+        folder = write_scribble_dataset(task, out / "scribbles" / f"{task}-{share:g}", share, seed,
+                                        data_root=data_root).parent  # fmt: skip
+        achieved = _labelled_share(folder)
+        strokes = cnn(str(folder), data_root, minutes, out, f"{task}-strokes-{share:g}")
+        rows.append(common | {"method": "CS-UNet, strokes", "share": share, "labelled": achieved} | strokes)
+        forest = random_forest(folder, dense["loss"], seed)
+        rows.append(common | {"method": "random forest, strokes", "share": share, "labelled": achieved} | forest)
+        print(f"{task} {share:g}: CS-UNet {strokes['nasa_iou']:.3f}, forest {forest['nasa_iou']:.3f}", flush=True)
+    return rows
+
+
+def _labelled_share(folder: Path) -> float:
+    dataset = SegmentationDataset(folder, "train", cache=False)
+    masks = [dataset.load(i)[1] for i in range(len(dataset))]
+    return float(sum(int((m != IGNORE_INDEX).sum()) for m in masks) / sum(m.size for m in masks))
+
+
+def table(rows: list[dict]) -> str:
+    machine = rows[0]["cpu"] if rows else "?"
+    lines = [
+        "# Training from scribbles",
+        "",
+        f"CPU: {machine}. Written by `python -m benchmarks.sparse_labels --minutes {rows[0]['minutes']:g}` "
+        "(benchmarks/sparse_labels.py says what each row ran). Every row of a task was measured in one run on "
+        "this machine, one after the other, with nothing else running unless the last column says so. Test NASA "
+        "IoU on the complete test masks. The CNN rows train the demo's model (CS-UNet resnet18 + shallow Swin, "
+        "embed 48) with the fast recipe for the same minutes; the forest is scikit-image's multiscale filter "
+        "features + scikit-learn's random forest (ilastik's and Trainable Weka's method) on the same strokes, "
+        "its time the fit and the prediction of the test images.",
+        "",
+        "| task | method | labelled share (asked / got) | test NASA IoU | ratio to complete masks | CPU minutes | "
+        "steps | per-class IoU | alone |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        dense = next(r for r in rows if r["task"] == row["task"] and r["share"] == 1.0)
+        share = "100 %" if row["share"] == 1.0 else f"{row['share']:.0%} / {row['labelled']:.2%}"
+        per_class = ", ".join(f"{k} {v:.3f}" for k, v in row["per_class_iou"].items())
+        alone = had_machine(row)
+        lines.append(
+            f"| {row['task']} | {row['method']} | {share} | {row['nasa_iou']:.3f} | "
+            f"{row['nasa_iou'] / dense['nasa_iou']:.2f} | {row['wall_seconds'] / 60:.2f} | {row.get('steps', '')} | "
+            f"{per_class} | {'yes' if alone else 'shared' if alone is False else '?'} |"
+        )
+    lines += [
+        "",
+        "Targets (issue 29): at 3 % labelled, CS-UNet from strokes >= 0.9 x the complete-mask model; at "
+        "every share, CS-UNet from strokes >= the forest + 0.05.",
+        "",
+    ]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        of_task = [r for r in rows if r["task"] == task]
+        dense = next(r for r in of_task if r["share"] == 1.0)
+        for share in sorted({r["share"] for r in of_task} - {1.0}):
+            strokes = next(r for r in of_task if r["share"] == share and r["method"].startswith("CS-UNet"))
+            forest = next(r for r in of_task if r["share"] == share and r["method"].startswith("random"))
+            ratio, margin = strokes["nasa_iou"] / dense["nasa_iou"], strokes["nasa_iou"] - forest["nasa_iou"]
+            verdicts = [f"over the forest {margin:+.3f} ({'met' if margin >= 0.05 else 'missed'})"]
+            if share == 0.03:
+                verdicts.insert(0, f"ratio {ratio:.2f} ({'met' if ratio >= 0.9 else 'missed'})")
+            lines.append(f"- {task} at {share:.0%}: " + ", ".join(verdicts))
+    return "\n".join(lines) + "\n"
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    figure_, axes = plt.subplots(2, len(tasks), figsize=(4 * len(tasks), 6.4), squeeze=False, dpi=100)
+    styles = {"CS-UNet, strokes": ("C0", "o"), "random forest, strokes": ("C1", "s"),
+              "CS-UNet, complete masks": ("C2", "*")}  # fmt: skip
+    for column, task in enumerate(tasks):
+        of_task = [r for r in rows if r["task"] == task]
+        top, bottom = axes[0, column], axes[1, column]
+        for method, (colour, marker) in styles.items():
+            chosen = sorted((r for r in of_task if r["method"] == method), key=lambda r: r["share"])
+            if not chosen:
+                continue
+            if method == "CS-UNet, complete masks":
+                top.axhline(chosen[0]["nasa_iou"], color=colour, linestyle="--", label=method)
+            else:
+                top.plot([100 * r["share"] for r in chosen], [r["nasa_iou"] for r in chosen], marker=marker,
+                         color=colour, label=method)  # fmt: skip
+            bottom.scatter([r["wall_seconds"] / 60 for r in chosen], [r["nasa_iou"] for r in chosen],
+                           color=colour, marker=marker, label=method)  # fmt: skip
+            for r in chosen:
+                bottom.annotate(f"{r['share']:.0%}", (r["wall_seconds"] / 60, r["nasa_iou"]), fontsize=7,
+                                xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        top.set_xscale("log")
+        top.set_xticks([1, 3, 10], ["1 %", "3 %", "10 %"])
+        top.set_title(task)
+        top.set_xlabel("labelled share of the training pixels")
+        bottom.set_xlabel("CPU minutes (fit + test prediction for the forest)")
+        for ax in (top, bottom):
+            ax.set_ylabel("test NASA IoU")
+            ax.grid(alpha=0.3)
+        top.legend(fontsize=7)
+    figure_.tight_layout()
+    save_figure(figure_, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=3.0, help="CPU minutes per CNN training run")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--shares", default=",".join(f"{s:g}" for s in SHARES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--out", default="runs/bench-sparse-labels")
+    args = parser.parse_args(argv)
+    data_root = resolve_data_root(args.data_root)
+    out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
+    shares = [float(s) for s in args.shares.split(",")]
+    results = RESULTS / "sparse_labels.json"
+    tasks = args.tasks.split(",")
+    kept = (
+        [r for r in json.loads(results.read_text())["rows"] if r["task"] not in tasks] if results.is_file() else []
+    )
+    rows = list(kept)
+    for task in tasks:
+        load_description(task, data_root)  # a wrong name fails before any training
+    for task in tasks:
+        rows += run_task(task, shares, args.minutes, data_root, out, args.seed)
+        rows.sort(key=lambda r: (TASKS.index(r["task"]) if r["task"] in TASKS else 99, r["share"], r["method"]))
+        atomic_write_text(results, json.dumps({"rows": rows}, indent=1) + "\n")
+        atomic_write_text(RESULTS / "sparse_labels.md", table(rows))
+        figure(rows, RESULTS / "sparse_labels.png")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
