@@ -67,7 +67,9 @@ def test_installed_offline_it_predicts_the_checkpoints_masks(bundle, tiny_run, t
     listed = runner.invoke(app, ["models"])
     assert "csunet_tiny_sample_model" in listed.output and "matrix, secondary, tertiary" in listed.output
     by_name = predict("csunet_tiny_sample_model", images, tmp_path / "by-name", engine="onnx", progress=False)
-    from_checkpoint = predict(tiny_run["best_checkpoint"], images, tmp_path / "ckpt", engine="onnx", progress=False)
+    from_checkpoint = predict(
+        tiny_run["best_checkpoint"], images, tmp_path / "ckpt", engine="onnx", progress=False
+    )
     from_zip = runner.invoke(app, ["predict", str(bundle), *map(str, images), "--out", str(tmp_path / "zip"),
                                    "--engine", "onnx"])  # fmt: skip
     assert from_zip.exit_code == 0, from_zip.output

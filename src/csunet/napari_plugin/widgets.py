@@ -268,8 +268,9 @@ class SegmentWidget(Container):
         self.image = ComboBox(label="image", choices=_layer_choices(napari_viewer, Image))
         self.checkpoint = FileEdit(label="model", mode="r", filter=CHECKPOINT_FILTER,
                                    value=recent[0] if recent else "")  # fmt: skip
-        self.checkpoint.tooltip = ("a checkpoint from `csunet train` (.ckpt), its export (.onnx, .openvino.xml) or a "
-                                   "model bundle (.zip)")
+        self.checkpoint.tooltip = (
+            "a checkpoint from `csunet train` (.ckpt), its export (.onnx, .openvino.xml) or a model bundle (.zip)"
+        )
         self.recent = ComboBox(label="recent", choices=lambda _widget: remembered("checkpoints"),
                                value=recent[0] if recent else None, nullable=True)  # fmt: skip
         self.recent.changed.connect(lambda value: value and setattr(self.checkpoint, "value", value))
