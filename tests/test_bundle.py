@@ -21,7 +21,7 @@ from csunet.predict import predict
 @pytest.fixture
 def private_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("CSUNET_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("CSUNET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSUNET_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -20,16 +20,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
-from csunet.utils import atomic_write_bytes, atomic_write_text
+from csunet.utils import atomic_folder, atomic_write_bytes, atomic_write_text
 
 EXPORTS = ("roi", "geojson", "ome-zarr")
 SEGMENTATION_LABELS = "segmentation"
@@ -177,12 +176,11 @@ def write_ome_zarr(
     from ome_zarr.writer import write_image, write_labels
 
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     levels = pyramid_levels(*mask.shape)
     factors = [2 ** (level + 1) for level in range(levels)]
     spatial = {"y": pixel_size_um or 1.0, "x": pixel_size_um or 1.0}
     units = {"y": "micrometer", "x": "micrometer"} if pixel_size_um else None
-    try:
+    with atomic_folder(path) as temporary:
         root = zarr.group(store=parse_url(temporary, mode="w").store)
         if image.ndim == 3:
             data, axes, scale = np.moveaxis(image, -1, 0), "cyx", {"c": 1.0, **spatial}
@@ -194,7 +192,7 @@ def write_ome_zarr(
             common["axes_units"] = {k: v for k, v in units.items() if v}
         write_image(data, root, name="image", **common)
         labels = (mask.astype(np.int64) + 1).astype(np.uint8 if len(classes) < 255 else np.uint16)
-        labels[mask == 255] = 0
+        labels[mask == IGNORE_INDEX] = 0
         metadata = {
             "colors": [
                 {"label-value": k + 1, "rgba": [*map(int, colour), 255]} for k, colour in enumerate(colours)
@@ -205,12 +203,6 @@ def write_ome_zarr(
         if units:
             label_common["axes_units"] = units
         write_labels(labels, root, name=SEGMENTATION_LABELS, label_metadata=metadata, scaler=None, **label_common)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
     return path
 
 
@@ -240,6 +232,6 @@ def read_ome_zarr(path: str | os.PathLike) -> dict:
     described = label_attributes["image-label"]
     classes = [p["class"] for p in sorted(described["properties"], key=lambda p: p["label-value"])]
     colours = [c["rgba"][:3] for c in sorted(described["colors"], key=lambda c: c["label-value"])]
-    mask = np.where(labels == 0, 255, labels - 1).astype(np.uint8)
+    mask = np.where(labels == 0, IGNORE_INDEX, labels - 1).astype(np.uint8)
     return {"image": image, "mask": mask, "classes": classes, "colours": colours,
             "pixel_size_um": float(scale[-1]) if units.get("x") == "micrometer" else None}  # fmt: skip

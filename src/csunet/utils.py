@@ -77,6 +77,26 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder beside ``path`` to fill; on success it replaces ``path`` (a folder written earlier goes),
+    on failure it is removed: readers never see half a folder (an OME-Zarr, an unpacked bundle)."""
+    import shutil
+    import uuid
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        temporary.mkdir(parents=True)
+        yield temporary
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
 CACHE_ENV = "CSUNET_CACHE"
 
 

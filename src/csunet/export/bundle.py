@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import yaml
 from csunet.checkpoint import META_KEY, CheckpointError, CheckpointMeta, read_checkpoint
 from csunet.export.onnx import OnnxRuntimeModel, ensure_onnx
 from csunet.runs import RunFolder
-from csunet.utils import atomic_write_bytes, writable_file
+from csunet.utils import atomic_folder, atomic_write_bytes, cache_dir, writable_file
 
 RDF = "rdf.yaml"
 MODEL = "model.onnx"
@@ -43,7 +42,6 @@ TEST_INPUT, TEST_OUTPUT = "test_input.npy", "test_output.npy"
 README = "README.md"
 BUNDLE_SUFFIX = ".zip"
 MODELS_DIR_ENV = "CSUNET_MODELS_DIR"
-CACHE_DIR_ENV = "CSUNET_CACHE_DIR"
 FORMAT_VERSION = "0.5.4"
 CITATION = {
     "text": "Alrfou, Zhao & Kordijazi. CS-UNet: a generalizable and flexible segmentation algorithm. CVPR "
@@ -67,10 +65,9 @@ def models_dir() -> Path:
     return Path(os.environ.get(MODELS_DIR_ENV) or Path(user_data_dir("csunet")) / "models")
 
 
-def cache_dir() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache_dir("csunet")) / "bundles"
+def bundle_cache() -> Path:
+    """Where bundles are unpacked to run (csunet's cache, beside downloaded weights)."""
+    return cache_dir() / "bundles"
 
 
 def _identifier(text: str) -> str:
@@ -296,22 +293,14 @@ def unpack(path: str | os.PathLike, folder: Path | None = None) -> Bundle:
     content); a folder unpacked earlier is reused, after checking its model file again."""
     path = Path(path)
     data = path.read_bytes()
-    folder = folder or cache_dir() / sha256(data)[:16]
+    folder = folder or bundle_cache() / sha256(data)[:16]
     if (folder / RDF).is_file():
         return open_folder(folder)
     files = _read_archive(path)
     rdf = verified(files, str(path))
-    temporary = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        temporary.mkdir(parents=True)
+    with atomic_folder(folder) as temporary:
         for file_name, content in files.items():
             (temporary / file_name).write_bytes(content)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(temporary, folder)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
     return Bundle(folder, rdf)
 
 
