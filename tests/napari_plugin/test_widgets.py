@@ -279,3 +279,21 @@ def test_a_micrographs_recorded_pixel_size_becomes_the_layers_scale(make_viewer,
     measurer = MeasureWidget(viewer)
     measurer.layer.value = "sem segmentation"
     assert measurer.pixel_size.value == pytest.approx(0.05)
+
+
+def test_an_ome_zarr_opens_with_its_labels(make_viewer, tmp_path):
+    """What `csunet predict --export ome-zarr` writes opens in napari: the image and its segmentation with class names,
+    colours and the pixel size as both layers' scale."""
+    from csunet.interchange import write_ome_zarr
+
+    image = read_array(sorted((sample_root() / "test").iterdir())[0])[..., 0]
+    mask = (np.arange(image.size).reshape(image.shape) % 3).astype(np.uint8)
+    path = write_ome_zarr(tmp_path / "m.ome.zarr", image, mask, ["matrix", "secondary", "tertiary"],
+                          [[0, 0, 0], [0, 0, 255], [255, 0, 0]], 0.05)  # fmt: skip
+    viewer = make_viewer()
+    viewer.open(str(path), plugin="csunet")
+    assert np.array_equal(viewer.layers["m"].data, image)
+    labels = viewer.layers["m segmentation"]
+    assert np.array_equal(labels.data, mask + LABEL_OFFSET)
+    assert list(labels.features["class"]) == ["unlabelled", "matrix", "secondary", "tertiary"]
+    assert tuple(labels.scale) == pytest.approx((0.05, 0.05)) == tuple(viewer.layers["m"].scale)
