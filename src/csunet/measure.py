@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csunet.data.description import DEFAULT_PALETTE
+from csunet.data.description import default_colours
 from csunet.data.errors import DataError
 from csunet.data.io import collect_files, is_image_file, read_array
 from csunet.errors import SettingsError
@@ -120,7 +120,8 @@ def measure(
             "measure has masks, not their images: write OME-Zarr with `csunet predict --export ome-zarr`"
         )
     paths = collect_masks(inputs)
-    manifest = shared_manifest(inputs)
+    manifests = input_manifests(inputs)
+    manifest = shared_manifest(manifests)
     named = {}
     for path in paths:
         name = path.name.removesuffix(path.suffix).removesuffix(MASK_SUFFIX)
@@ -129,36 +130,33 @@ def measure(
         named[name] = path
     masks = {path: read_index_mask(path) for path in paths}
     classes = mask_classes(list(masks.values()), classes or manifest.get("classes"))
-    pixel, source = measured_pixel_size(pixel_size_um, list(named.values()), inputs, manifest)
+    pixel, source = measured_pixel_size(pixel_size_um, list(named.values()), manifests)
     settings = MeasureSettings(
         classes, pixel, min_size_px, include_border, dict(kinds or {}), manifest.get("background", 0)
     )
     by_name = {name: masks[path] for name, path in named.items()}
     writable_folder(out, "measurements folder")  # the inputs are sound: say now, before measuring, if out is not
     collected = measure_masks(by_name, settings)
-    summary = write_measurements(collected, settings, out, source)
-    colours = manifest.get("colours") or [list(c) for c in DEFAULT_PALETTE[: len(classes)]]
+    colours = manifest.get("colours") or default_colours(len(classes))
+    exported = {}
     for name, mask in by_name.items():
         particles = {(p["class"], p["particle"]): p for p in collected["particles"] if p["image"] == name}
         written = write_vector_exports(out, name, mask, classes, colours, settings.background, exports,
                                        settings.min_size_px, particles)  # fmt: skip
-        summary["files"] |= {f"{name} {kind}": path for kind, path in written.items()}
-    if exports:
-        atomic_write_text(Path(out) / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summary
+        exported |= {f"{name} {kind}": path for kind, path in written.items()}
+    return write_measurements(collected, settings, out, source, exported)
 
 
 def measured_pixel_size(
-    given: float | None, masks: list[Path], inputs: list[str | os.PathLike], manifest: dict
+    given: float | None, masks: list[Path], manifests: dict[Path, dict]
 ) -> tuple[float | None, str]:
     """(micrometres per pixel, where from): ``--pixel-size``; else what the images' files record (``csunet predict``
     keeps it in each image's record), the same for every mask; else the model's training pixel size."""
     if given is not None:
         return given, "--pixel-size"
     recorded = {}
-    for item in map(Path, inputs):
-        folder = item if item.is_dir() else item.parent
-        for record in read_manifest(folder).get("images", []):
+    for manifest in manifests.values():
+        for record in manifest.get("images", []):
             if "mask" in record and "pixel_size_um" in record:
                 recorded[Path(record["mask"]).resolve()] = (record["pixel_size_um"], record["pixel_size_source"])
     found = {path: recorded.get(path.resolve()) for path in masks}
@@ -173,20 +171,26 @@ def measured_pixel_size(
                 + ": measure each magnification apart, or give --pixel-size"
             )
         return sizes[0], f"the images' files: {next(iter(known.values()))[1]}"
-    if manifest.get("pixel_size_um"):
-        return manifest["pixel_size_um"], "the model's training data"
+    trained = next(iter(manifests.values()), {}).get("pixel_size_um")  # one for all: shared_manifest checked it
+    if trained:
+        return trained, "the model's training data"
     return None, "not known: lengths in pixels"
 
 
-def shared_manifest(inputs: list[str | os.PathLike]) -> dict:
-    """The predictions manifest that the inputs' folders share (classes, background, pixel size); inputs from runs
-    that disagree on them are refused by name, since one class table cannot name both."""
+def input_manifests(inputs: list[str | os.PathLike]) -> dict[Path, dict]:
+    """The predictions manifest of each input's folder, read once (folders without one left out)."""
     found: dict[Path, dict] = {}
     for item in map(Path, inputs):
         folder = item if item.is_dir() else item.parent
-        manifest = read_manifest(folder)
-        if manifest:
-            found.setdefault(folder, manifest)
+        if folder not in found:
+            found[folder] = read_manifest(folder)
+    return {folder: manifest for folder, manifest in found.items() if manifest}
+
+
+def shared_manifest(found: dict[Path, dict]) -> dict:
+    """The predictions manifest that the inputs' folders (``found``: :func:`input_manifests`) share (classes,
+    background, pixel size); inputs from runs that disagree on them are refused by name, since one class table
+    cannot name both."""
     keys = ("classes", "background", "pixel_size_um")
     first = next(iter(found.items()), None)
     for folder, manifest in found.items():
@@ -200,10 +204,14 @@ def shared_manifest(inputs: list[str | os.PathLike]) -> dict:
 
 
 def write_measurements(
-    collected: dict[str, list], settings: MeasureSettings, out: str | os.PathLike, pixel_size_source: str = ""
+    collected: dict[str, list],
+    settings: MeasureSettings,
+    out: str | os.PathLike,
+    pixel_size_source: str = "",
+    exported: dict[str, str] | None = None,
 ) -> dict:
     """Write the tables of :func:`measure_masks` as CSV files and ``summary.json`` into ``out``; return the
-    summary."""
+    summary, which lists those files and the ``exported`` ones (ROI sets, GeoJSON) beside them."""
     out = Path(out)
     unit = settings.unit
     thickness_rows = [
@@ -226,7 +234,7 @@ def write_measurements(
         "border_particles_in_sizes": settings.include_border,
         "intervals": interval_note(len({row["image"] for row in collected["images"]})),
         "per_class": summarise(collected["images"], collected["particles"], settings),
-        "files": {name: str(out / name) for name, rows in files.items() if rows},
+        "files": {name: str(out / name) for name, rows in files.items() if rows} | (exported or {}),
     }
     summary = without_nan(summary)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -54,6 +54,11 @@ DEFAULT_PALETTE = [
 ]
 
 
+def default_colours(count: int) -> list[tuple[int, int, int]]:
+    """Display colours of ``count`` classes nobody gave colours: the palette, repeated when there are more."""
+    return [DEFAULT_PALETTE[index % len(DEFAULT_PALETTE)] for index in range(count)]
+
+
 @dataclass(frozen=True)
 class SplitFolders:
     images: Path
@@ -92,7 +97,7 @@ class DatasetDescription:
         if not self.splits:
             raise DataError(f"{where}: no image/mask folders given")
         if not self.class_colours:
-            self.class_colours = [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(self.classes))]
+            self.class_colours = default_colours(len(self.classes))
         if len(self.class_colours) != len(self.classes):
             raise DataError(f"{where}: {len(self.class_colours)} display colours for {len(self.classes)} classes")
         if self.background is not None and not 0 <= self.background < len(self.classes):

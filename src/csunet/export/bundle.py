@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import shutil
 import time
 import zipfile
 from dataclasses import dataclass
@@ -261,12 +260,20 @@ def is_bundle(path: str | os.PathLike) -> bool:
     return path.suffix.lower() == BUNDLE_SUFFIX and path.is_file()
 
 
-def _read_archive(path: Path) -> dict[str, bytes]:
+def _read_archive(data: bytes, where: str | os.PathLike) -> dict[str, bytes]:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BundleError(f"{path}: not a readable bundle ({exc})") from None
+        raise BundleError(f"{where}: not a readable bundle ({exc})") from None
+
+
+def _written(files: dict[str, bytes], rdf: dict, folder: Path) -> Bundle:
+    """The verified ``files`` as the folder ``folder`` (replacing one there, never leaving half of one)."""
+    with atomic_folder(folder) as temporary:
+        for file_name, content in files.items():
+            (temporary / file_name).write_bytes(content)
+    return Bundle(folder, rdf)
 
 
 def verified(files: dict[str, bytes], where: str) -> dict:
@@ -288,20 +295,15 @@ def verified(files: dict[str, bytes], where: str) -> dict:
     return rdf
 
 
-def unpack(path: str | os.PathLike, folder: Path | None = None) -> Bundle:
-    """Verify the bundle at ``path`` and unpack it into ``folder`` (default: csunet's cache, one folder per bundle
-    content); a folder unpacked earlier is reused, after checking its model file again."""
-    path = Path(path)
-    data = path.read_bytes()
-    folder = folder or bundle_cache() / sha256(data)[:16]
+def unpack(path: str | os.PathLike) -> Bundle:
+    """Verify the bundle at ``path`` and unpack it into csunet's cache (one folder per bundle content); a folder
+    unpacked earlier is reused, after checking its files again."""
+    data = Path(path).read_bytes()
+    folder = bundle_cache() / sha256(data)[:16]
     if (folder / RDF).is_file():
         return open_folder(folder)
-    files = _read_archive(path)
-    rdf = verified(files, str(path))
-    with atomic_folder(folder) as temporary:
-        for file_name, content in files.items():
-            (temporary / file_name).write_bytes(content)
-    return Bundle(folder, rdf)
+    files = _read_archive(data, path)
+    return _written(files, verified(files, str(path)), folder)
 
 
 def open_folder(folder: Path) -> Bundle:
@@ -318,19 +320,9 @@ def _listed(folder: Path) -> set[str]:
 def install(path: str | os.PathLike, name: str | None = None) -> Bundle:
     """Put the bundle at ``path`` into the user's model folder under ``name`` (default: its own, as an
     identifier); an installed model of that name is replaced."""
-    files = _read_archive(Path(path))
+    files = _read_archive(Path(path).read_bytes(), path)
     rdf = verified(files, str(path))
-    target = models_dir() / _identifier(name or rdf["name"])
-    return unpack(path, target) if not (target / RDF).is_file() else _replace(path, target)
-
-
-def _replace(path: str | os.PathLike, target: Path) -> Bundle:
-    staged = unpack(path, target.with_name(f".{target.name}.new"))
-    old = target.with_name(f".{target.name}.old")
-    os.replace(target, old)
-    os.replace(staged.folder, target)
-    shutil.rmtree(old, ignore_errors=True)
-    return open_folder(target)
+    return _written(files, rdf, models_dir() / _identifier(name or rdf["name"]))
 
 
 def installed() -> list[Bundle]:

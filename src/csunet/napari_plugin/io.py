@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from csunet.data.dataset import sample_root
-from csunet.data.description import DEFAULT_PALETTE
+from csunet.data.description import default_colours
 from csunet.data.errors import DataError
 from csunet.data.io import read_array
 from csunet.interchange import read_ome_zarr
@@ -97,7 +97,7 @@ def _mask_layer(path: Path, manifest: dict) -> tuple:
     if mask.ndim != 2:
         raise DataError(f"{path}: a colour or multi-channel image, not a class-index mask")
     classes = mask_classes([mask], manifest.get("classes"), f"{path}: its pixels")
-    colours = manifest.get("colours") or [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(classes))]
+    colours = manifest.get("colours") or default_colours(len(classes))
     name = path.name.removesuffix(path.suffix)
     kwargs = labels_layer_kwargs(classes, colours, name, manifest.get("pixel_size_um"))
     kwargs["metadata"]["csunet"]["background"] = manifest.get("background", 0)

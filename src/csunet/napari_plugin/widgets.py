@@ -250,6 +250,15 @@ def _is_segmentation(layer) -> bool:
     return "checkpoint" in layer.metadata.get("csunet", {})
 
 
+def chosen_project(edit: FileEdit, what: str) -> TrainingProject:
+    """The project folder chosen in ``edit`` (remembered for next time), or an error asking for one."""
+    folder = str(edit.value)
+    if folder in ("", "."):
+        raise CsunetError(f"choose a project folder for {what}")
+    remember("projects", str(Path(folder).resolve()))
+    return TrainingProject(folder)
+
+
 def safe_name(name: str) -> str:
     """A layer name as a file name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "image"
@@ -446,10 +455,7 @@ class StrokesWidget(Container):
                 raise CsunetError("press 'New strokes layer' and paint a few strokes of every class first")
             strokes = self.viewer.layers[self.strokes_name()]
             info = strokes.metadata["csunet"]
-            folder = str(self.project.value)
-            if folder in ("", "."):
-                raise CsunetError("choose a project folder for the strokes and the models")
-            project = TrainingProject(folder)
+            project = chosen_project(self.project, "the strokes and the models")
             image_layer = self.viewer.layers[info["image"]]
             image = layer_image(image_layer)
             painted = {int(v) for v in np.unique(strokes.data)} - {0}
@@ -459,7 +465,6 @@ class StrokesWidget(Container):
         except (CsunetError, KeyError) as exc:
             show_error(f"csunet: {exc}")
             return
-        remember("projects", str(project.folder.resolve()))
         minutes = float(self.minutes.value)
         previous = self.previous_model(project)
         name = time.strftime("strokes-%Y%m%d-%H%M%S")
@@ -526,11 +531,7 @@ class CorrectWidget(Container):
         return layer, layer.metadata["csunet"]
 
     def _project(self) -> TrainingProject:
-        folder = str(self.project.value)
-        if folder in ("", "."):
-            raise CsunetError("choose a project folder for the corrected pairs")
-        remember("projects", str(Path(folder).resolve()))
-        return TrainingProject(folder)
+        return chosen_project(self.project, "the corrected pairs")
 
     def add_to_training_set(self) -> Path | None:
         try:
