@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "csunet"
 VERBS = {"train", "evaluate", "predict", "measure", "report", "experiments", "pretrain", "demo", "export"}
 LOWER = {"models", "weights", "data", "metrics", "inference", "checkpoint", "runs", "render", "utils", "errors",
          "doctor", "prediction_folder", "morphometry", "cleanup", "sharding", "scoring", "predictor",
-         "interchange"}  # fmt: skip
+         "interchange", "hardware"}  # fmt: skip
 TOP = {"cli", "__main__", "napari_plugin"}
 """The command line and the napari plugin: both front ends over the verbs."""
 

@@ -10,6 +10,7 @@ import torch
 
 from csunet.data import (
     ColourEncoding,
+    DataError,
     DatasetDescription,
     IndexEncoding,
     SegmentationDataset,
@@ -63,6 +64,20 @@ pixel_size_um: 0.05
     again = DatasetDescription.load(tmp_path / "again.yaml")
     assert again.encoding == description.encoding and again.splits == description.splits
     assert again.classes == description.classes and again.pixel_size_um == 0.05
+
+
+def test_a_partial_colour_table_colours_the_rest_by_default_and_numbers_name_folders(tmp_path):
+    (tmp_path / "d.yaml").write_text(
+        "classes: [matrix, oxide]\nimages: 2024\nmasks: 2024_masks\nclass_colours: {oxide: '#ff0000'}\n"
+    )
+    description = load_description(tmp_path / "d.yaml")
+    assert description.class_colours == [(0, 0, 0), (255, 0, 0)]  # matrix: the palette's first colour
+    assert description.split("all").images == tmp_path / "2024"  # YAML reads 2024 as a number: still a folder
+    with pytest.raises(DataError, match="class_colours names class 'oxyde'"):
+        DatasetDescription.from_dict({"classes": ["matrix", "oxide"], "images": "i", "masks": "m",
+                                      "class_colours": {"oxyde": "#ff0000"}})  # fmt: skip
+    with pytest.raises(DataError, match=r"splits.train.images must be text, not \[1\]"):
+        DatasetDescription.from_dict({"classes": ["a", "b"], "splits": {"train": {"images": [1], "masks": "m"}}})
 
 
 def test_colour_yaml_with_default(tmp_path):

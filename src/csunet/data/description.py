@@ -147,10 +147,10 @@ class DatasetDescription:
         if not isinstance(data, dict):
             raise DataError(f"{where}: expected a mapping at the top level")
         _refuse_unknown(data, TOP_LEVEL_KEYS, where, "")
+        _refuse_wrong_types(data, TOP_LEVEL_TYPES, where, "")
         mask = data.get("mask") or {}
-        if not isinstance(mask, dict):
-            raise DataError(f"{where}: 'mask' must be a mapping such as {{encoding: index}}, not {mask!r}")
         _refuse_unknown(mask, MASK_KEYS, where, "mask.")
+        _refuse_wrong_types(mask, MASK_TYPES, where, "mask.")
         if isinstance(data.get("classes"), dict):
             mask = _mask_from_class_table(data["classes"], mask, where)
             data = {**data, "classes": list(data["classes"])}
@@ -169,11 +169,11 @@ class DatasetDescription:
             )
         try:
             classes = [str(c) for c in data["classes"]]
-            base = Path(data.get("root", ".")) if base is None else base / data.get("root", ".")
+            root = str(data.get("root", "."))
+            base = Path(root) if base is None else base / root
             splits = _parse_splits(data, base, where)
             encoding = _parse_encoding(mask, classes, where)
-            colours_in = data.get("class_colours") or {}
-            class_colours = [parse_colour(colours_in[c]) for c in classes] if colours_in else []
+            class_colours = _display_colours(data.get("class_colours") or {}, classes, where)
         except KeyError as exc:
             raise DataError(f"{where}: missing required field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
@@ -252,6 +252,39 @@ MASK_KEYS = ("encoding", "values", "colours", "colors", "default", "ignore", "su
 SPLIT_KEYS = ("images", "masks")
 
 
+TEXT, NUMBER, MAPPING = ((str, int), "text"), ((int, float), "a number"), ((dict,), "a mapping")
+TOP_LEVEL_TYPES = {"name": TEXT, "classes": ((list, dict), "a list of names or a table of names and mask values"),
+                   "background": ((str, int, type(None)), "a class name or null"),
+                   "mask": ((dict, type(None)), "a mapping such as {encoding: index}"), "splits": MAPPING,
+                   "images": TEXT, "masks": TEXT, "root": TEXT, "pixel_size_um": NUMBER,
+                   "class_colours": ((dict, type(None)), "a mapping of class names to colours")}  # fmt: skip
+MASK_TYPES = {"encoding": TEXT, "values": MAPPING, "colours": MAPPING, "colors": MAPPING, "default": TEXT,
+              "ignore": ((int, str, list), "a mask value or a colour"), "suffix": TEXT}  # fmt: skip
+"""What each key of a description holds, checked before any key is read (a number where a folder belongs would
+otherwise end in a TypeError far from the key)."""
+
+
+def _refuse_wrong_types(data: dict, types: dict, where, prefix: str) -> None:
+    for key, value in data.items():
+        allowed, what = types[key]
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            raise DataError(f"{where}: {prefix}{key} must be {what}, not {value!r}")
+
+
+def _display_colours(given: dict, classes: list[str], where) -> list[tuple[int, int, int]]:
+    """Each class's display colour: the one given, else the default palette's (a partial table is fine)."""
+    if not given:
+        return []
+    for name in given:
+        _class_index(name, classes, where, "class_colours")
+    try:
+        return [
+            parse_colour(given[c]) if c in given else rgb for c, rgb in zip(classes, default_colours(len(classes)))
+        ]
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where}: class_colours: {exc}") from None
+
+
 def _refuse_unknown(data: dict, known: tuple[str, ...], where, prefix: str) -> None:
     """A misspelt key would otherwise be dropped without a word (``mask.ignroe``: no pixel ignored)."""
     unknown = [str(key) for key in data if key not in known]
@@ -272,18 +305,19 @@ def _parse_splits(data: dict, base: Path, where) -> dict[str, SplitFolders]:
                     f"{where}: split {name!r} must be {{images: FOLDER, masks: FOLDER}}, not {entry!r}"
                 )
             _refuse_unknown(entry, SPLIT_KEYS, where, f"splits.{name}.")
+            _refuse_wrong_types(entry, {"images": TEXT, "masks": TEXT}, where, f"splits.{name}.")
         return {
-            str(name): SplitFolders(base / entry["images"], base / entry["masks"])
+            str(name): SplitFolders(base / str(entry["images"]), base / str(entry["masks"]))
             for name, entry in data["splits"].items()
         }
     if "images" in data and "masks" in data:
-        return {"all": SplitFolders(base / data["images"], base / data["masks"])}
+        return {"all": SplitFolders(base / str(data["images"]), base / str(data["masks"]))}
     raise DataError(f"{where}: give either 'splits' or both 'images' and 'masks'")
 
 
-def _class_index(name, classes: list[str], where) -> int:
+def _class_index(name, classes: list[str], where, key: str) -> int:
     if str(name) not in classes:
-        raise DataError(f"{where}: mask table names class {name!r}, which is not in classes {classes}")
+        raise DataError(f"{where}: {key} names class {name!r}, which is not in classes {classes}")
     return classes.index(str(name))
 
 
@@ -304,7 +338,7 @@ def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
                 value = _mask_value(raw, f"the mask value of class {name!r}", where)
                 if value in values:
                     raise DataError(f"{where}: mask value {raw} is assigned to two classes")
-                values[value] = _class_index(name, classes, where)
+                values[value] = _class_index(name, classes, where, "mask.values")
         ignore = mask.get("ignore")
         if ignore is not None:
             ignore = _mask_value(ignore, "the ignore value", where)
@@ -319,7 +353,7 @@ def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
         colours: dict = {}
         for name, specs in (mask.get("colours") or mask.get("colors") or {}).items():
             for spec in specs if isinstance(specs, list) and isinstance(specs[0], (str, list)) else [specs]:
-                colours[parse_colour(spec)] = _class_index(name, classes, where)
+                colours[parse_colour(spec)] = _class_index(name, classes, where, "mask.colours")
         if not colours:
             raise DataError(f"{where}: colour encoding needs 'colours: {{class: '#rrggbb'}}'")
         default = mask.get("default")
@@ -331,7 +365,7 @@ def _parse_encoding(mask: dict, classes: list[str], where) -> MaskEncoding:
             )
         return ColourEncoding(
             colours=colours,
-            default=_class_index(default, classes, where) if default is not None else None,
+            default=_class_index(default, classes, where, "mask.default") if default is not None else None,
             ignore=parse_colour(ignore) if ignore is not None else None,
         )
     raise DataError(f"{where}: unknown mask encoding {kind!r} (expected 'index' or 'colour')")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from csunet.errors import check_range
+from csunet.errors import check_choice, check_field_types, check_range
+from csunet.hardware import check_hardware
 
 
 @dataclass
@@ -63,7 +64,12 @@ class PretrainConfig:
     """Run folder name (default: made from the time)."""
 
     def __post_init__(self) -> None:
+        from csunet.models.swin import DEPTH_PRESETS  # imports torch: only when a config is built
+
         owner = "pretraining setting"
+        check_field_types(owner, self)
+        check_choice("depths", self.depths, tuple(DEPTH_PRESETS), "depth preset")
+        check_hardware(self.accelerator, self.devices, self.precision)
         for name in ("epochs", "batch_size", "micro_batch", "patience"):
             check_range(owner, name, getattr(self, name), 1)
         check_range(owner, "warmup_epochs", self.warmup_epochs, 0)

@@ -7,7 +7,6 @@ trains exactly what the interrupted one did.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,14 +14,10 @@ import yaml
 
 from csunet.data.intensity import INTENSITY_METHODS
 from csunet.data.transforms import PRESETS
-from csunet.errors import SettingsError, check_range
+from csunet.errors import SettingsError, check_choice, check_field_types, check_range
+from csunet.hardware import check_hardware
 from csunet.train.recipes import DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
 from csunet.utils import read_yaml
-
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
-DEVICES = re.compile(r"auto|-1|\d+|\[?\d+(,\s*\d+)*,?\]?", re.ASCII)
-"""What Lightning takes for devices: auto, -1 (all), a count, or a list of device numbers."""
 
 
 @dataclass
@@ -145,6 +140,7 @@ class TrainConfig:
         from csunet.inference import MAX_OVERLAP
         from csunet.models.registry import resolved_settings  # imports the models: only when a config is built
 
+        check_field_types("training setting", self)
         self.recipe_was_default = self.recipe is None
         if self.recipe is None:
             self.recipe = DEFAULT_RECIPE
@@ -157,18 +153,10 @@ class TrainConfig:
         choices = {"optimizer": ("optimizer", OPTIMIZERS), "schedule": ("schedule", SCHEDULES),
                    "augment": ("augmentation preset", ("auto", *PRESETS)),
                    "intensity": ("intensity standardisation", INTENSITY_METHODS),
-                   "photometric": ("photometric augmentation", PHOTOMETRIC), "loss": ("loss", LOSSES),
-                   "accelerator": ("accelerator", ACCELERATORS), "precision": ("precision", PRECISIONS)}  # fmt: skip
+                   "photometric": ("photometric augmentation", PHOTOMETRIC), "loss": ("loss", LOSSES)}  # fmt: skip
         for name, (what, allowed) in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SettingsError(
-                    f"unknown {what} {getattr(self, name)!r}; choose from {', '.join(allowed)} (--{name})"
-                )
-        if not DEVICES.fullmatch(str(self.devices)) or str(self.devices) in ("0", "-0"):
-            raise SettingsError(
-                f"--devices {self.devices!r}: auto, a count of at least 1, -1 for all, or a list of device numbers "
-                "such as 0,1"
-            )
+            check_choice(name, getattr(self, name), allowed, what)
+        check_hardware(self.accelerator, self.devices, self.precision)
         if self.init_weights and (self.swin_weights or self.cnn_weights):
             raise SettingsError(
                 "--init-weights starts from a whole trained model; leave out --swin-weights/--cnn-weights"
@@ -197,6 +185,12 @@ class TrainConfig:
         check_range(owner, "val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
         check_range(owner, "test_fraction", self.test_fraction, 0, 1, high_open=True)
         check_range(owner, "val_overlap", self.val_overlap, 0, MAX_OVERLAP)
+        if isinstance(self.class_weights, str) and self.class_weights != "auto":
+            raise SettingsError(
+                f"class_weights takes none, auto or one number per class, not {self.class_weights!r}"
+            )
+        for weight in self.class_weights if isinstance(self.class_weights, list) else []:
+            check_range(owner, "class_weights", weight, 0)
 
     def resolved_preset(self) -> str:
         if self.augment != "auto":
