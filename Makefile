@@ -26,8 +26,9 @@ chromium:
 gui:
 	@bash tests/ensure_gui.sh
 
+# one worker per logical core (at most 4), each with its share of the cores (tests/conftest.py)
 test: lint chromium gui
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses logical --maxprocesses 4 --dist worksteal
 
 # all benchmarks, or some: make bench BENCH=speed
 bench: $(STAMP)

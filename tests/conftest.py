@@ -2,8 +2,16 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # `make test` runs two workers: each gets its share of the cores, for its own torch and for the processes its
+    # tests start (two workers of two threads each on two cores ran the suite slower than one worker did)
+    THREADS = max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)
+    torch.set_num_threads(THREADS)
 
 
 def _benchmark_root() -> Path | None:

@@ -70,9 +70,9 @@ REFUSED = [
     ("ignore erases a class", lambda: DatasetDescription.from_dict(description(**{"mask.ignore": 1})), DataError,
      "ignore value 1 is also the value of class 'oxide'"),
     ("classes as a string", lambda: DatasetDescription.from_dict(description(classes="mab")), DataError,
-     "'classes' must be a list of names"),
+     "classes must be a list of names"),
     ("mask as a string", lambda: DatasetDescription.from_dict(description(mask="index")), DataError,
-     "'mask' must be a mapping"),
+     "mask must be a mapping"),
     ("decimal comma", lambda: DatasetDescription.from_dict(description(pixel_size_um="0,0125")), DataError,
      "pixel_size_um must be a positive number of micrometres per pixel .* not '0,0125'"),
 ]  # fmt: skip

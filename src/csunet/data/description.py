@@ -154,11 +154,6 @@ class DatasetDescription:
         if isinstance(data.get("classes"), dict):
             mask = _mask_from_class_table(data["classes"], mask, where)
             data = {**data, "classes": list(data["classes"])}
-        if "classes" in data and not isinstance(data["classes"], list):
-            raise DataError(
-                f"{where}: 'classes' must be a list of names ([matrix, precipitate]) or a table of names and mask "
-                f"values ({{matrix: 0, precipitate: 1}}), not {data['classes']!r}"
-            )
         pixel = data.get("pixel_size_um")
         if pixel is not None and (
             isinstance(pixel, bool) or not isinstance(pixel, (int, float)) or not 0 < pixel < math.inf
@@ -252,11 +247,12 @@ MASK_KEYS = ("encoding", "values", "colours", "colors", "default", "ignore", "su
 SPLIT_KEYS = ("images", "masks")
 
 
-TEXT, NUMBER, MAPPING = ((str, int), "text"), ((int, float), "a number"), ((dict,), "a mapping")
+TEXT, MAPPING = ((str, int), "text"), ((dict,), "a mapping")
 TOP_LEVEL_TYPES = {"name": TEXT, "classes": ((list, dict), "a list of names or a table of names and mask values"),
                    "background": ((str, int, type(None)), "a class name or null"),
                    "mask": ((dict, type(None)), "a mapping such as {encoding: index}"), "splits": MAPPING,
-                   "images": TEXT, "masks": TEXT, "root": TEXT, "pixel_size_um": NUMBER,
+                   "images": TEXT, "masks": TEXT, "root": TEXT,
+                   "pixel_size_um": ((int, float), "a positive number of micrometres per pixel (e.g. 0.0125)"),
                    "class_colours": ((dict, type(None)), "a mapping of class names to colours")}  # fmt: skip
 MASK_TYPES = {"encoding": TEXT, "values": MAPPING, "colours": MAPPING, "colors": MAPPING, "default": TEXT,
               "ignore": ((int, str, list), "a mask value or a colour"), "suffix": TEXT}  # fmt: skip
@@ -301,9 +297,7 @@ def _parse_splits(data: dict, base: Path, where) -> dict[str, SplitFolders]:
             raise DataError(f"{where}: 'splits' must map split names to {{images: ..., masks: ...}}")
         for name, entry in data["splits"].items():
             if not isinstance(entry, dict):
-                raise DataError(
-                    f"{where}: split {name!r} must be {{images: FOLDER, masks: FOLDER}}, not {entry!r}"
-                )
+                raise DataError(f"{where}: splits.{name} must be {{images: FOLDER, masks: FOLDER}}, not {entry!r}")
             _refuse_unknown(entry, SPLIT_KEYS, where, f"splits.{name}.")
             _refuse_wrong_types(entry, {"images": TEXT, "masks": TEXT}, where, f"splits.{name}.")
         return {

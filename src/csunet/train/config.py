@@ -138,7 +138,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         from csunet.inference import MAX_OVERLAP
-        from csunet.models.registry import resolved_settings  # imports the models: only when a config is built
+        from csunet.models.registry import model_entry, resolved_settings  # imports the models: only now
 
         check_field_types("training setting", self)
         self.recipe_was_default = self.recipe is None
@@ -165,7 +165,11 @@ class TrainConfig:
             raise SettingsError(
                 "the cosine schedule decays over a budget: give --max-steps (optimiser steps) or --max-minutes"
             )
-        resolved_settings(self.model, self.model_settings)  # unknown model or setting names: an error now
+        model_entry(self.model)  # unknown model or setting names: an error now
+        try:
+            resolved_settings(self.model, self.model_settings)
+        except SettingsError as exc:
+            raise SettingsError(f"training setting model_settings: {exc}") from None
         owner = "training setting"
         for name in ("patience", "max_epochs", "batch_size", "num_nodes"):
             check_range(owner, name, getattr(self, name), 1)
