@@ -47,6 +47,18 @@ def test_nothing_below_imports_from_above(low):
     assert wrong == []
 
 
+def test_the_library_logs_and_only_the_front_ends_print():
+    """Verbs and building blocks say what they decide through ``logging``; the command line shows it
+    (``csunet.cli.common.shown_log``), and a script or notebook chooses for itself."""
+    printing = []
+    for path in SRC.rglob("*.py"):
+        module = "csunet." + ".".join(path.relative_to(SRC).with_suffix("").parts)
+        if layer(module) in ("verb", "lower"):
+            printing += [f"{module}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+                         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"]  # fmt: skip
+    assert printing == []
+
+
 def test_verbs_never_import_the_cli():
     assert [f"{s} imports {t}" for s, t, _ in imports() if layer(s) == "verb" and layer(t) == "cli"] == []
 

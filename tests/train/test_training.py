@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -195,16 +196,17 @@ def test_init_weights_on_the_command_line_takes_the_model_from_the_checkpoint(ti
     assert config.model_settings["embed_dim"] == 24 and config.model_settings["window_size"] == 2
 
 
-def test_training_on_scribbles_says_so_and_validates_on_the_strokes(tmp_path, capsys):
+def test_training_on_scribbles_says_so_and_validates_on_the_strokes(tmp_path, caplog):
     """A sparse dataset trains (the fast recipe, class-centred crops), the console says what share is labelled, and
     the validation IoU it records is the one evaluation gives on the sparse validation masks (up to the sliding
     window that evaluation adds)."""
     from csunet.data.scribbles import write_scribble_dataset
 
+    caplog.set_level(logging.INFO, logger="csunet")
     data = write_scribble_dataset("sample", tmp_path / "strokes", 0.03, seed=0)
     summary = train(tiny_config(tmp_path, "strokes", data=str(data), recipe="fast", max_steps=6, max_epochs=100,
                                 val_tiles=0), progress=False)  # fmt: skip
-    said = capsys.readouterr().out
+    said = caplog.text
     assert "sparse labels: 3.0% of the training pixels are labelled, crops centre on them" in said
     assert re.search(r"validation scores only the labelled [23]\.\d% of its pixels", said)
     on_strokes = evaluate(summary["best_checkpoint"], split="val", progress=False)

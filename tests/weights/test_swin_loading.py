@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from csunet.models import SwinEncoder, create_model
+from csunet.models import Capabilities, SwinEncoder, create_model
 from csunet.weights import WeightsError, load_swin, read_state_dict
 
 
@@ -48,7 +48,7 @@ def test_decoder_is_mirrored_from_encoder_levels(microsoft_checkpoint):
 def test_loaded_encoder_reproduces_timm_swin(fmt, timm_swin, microsoft_checkpoint):
     encoder = SwinEncoder(224, 7, (2, 2, 6, 2), drop_path_rate=0.0, res_mlp=False).eval()
     host = torch.nn.Module()
-    host.swin = encoder
+    host.swin, host.capabilities = encoder, Capabilities(swin="swin")  # what create_model would attach
     checkpoint = timm_swin.state_dict() if fmt == "timm" else microsoft_checkpoint
     report = load_swin(host, checkpoint)
     assert report.missing == [] and report.resized == {}

@@ -10,11 +10,13 @@ import errno
 import functools
 import inspect
 import json
+import logging
 import sys
 import textwrap
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +86,25 @@ USER_OS_ERRORS = {
 """Operating-system errors that are the user's situation, not our bug: one line naming the path, exit code 2."""
 
 
+@contextmanager
+def shown_log() -> Iterator[None]:
+    """The library logs what it decides (``logging.getLogger("csunet....")``) and prints nothing; on the command
+    line those INFO lines are part of the output, on standard output as plain lines, for the command's call."""
+    logger = logging.getLogger("csunet")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
 def handle_errors(command: Callable) -> Callable:
     """The user's mistakes (:class:`csunet.errors.CsunetError`) become one line and exit code 2; anything else is
     a bug: its traceback is kept (exit code 1) with a request for `csunet doctor` output."""
@@ -91,7 +112,8 @@ def handle_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with shown_log():
+                return command(*args, **kwargs)
         except CsunetError as exc:
             fail(exc)
         except OSError as exc:

@@ -4,13 +4,14 @@ bottleneck and at every decoder level."""
 from __future__ import annotations
 
 from csunet.models.encoders import build_cnn_encoder, pyramid_widths
-from csunet.models.registry import register_model
+from csunet.models.registry import Capabilities, register_model
 from csunet.models.swin import EMBED_DIM
 from csunet.models.swin_unet import SwinUNetAssembly, swin_parts
 
 
 @register_model(
     "cs_unet",
+    Capabilities(cnn="cnn", swin="swin", decoder_mirrors_swin=True),
     presets={
         "paper-512": {"img_size": 512, "window_size": 8},
         "paper-224": {"img_size": 224, "window_size": 7},

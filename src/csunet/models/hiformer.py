@@ -17,7 +17,7 @@ from torch import nn
 
 from csunet.errors import SettingsError
 from csunet.models.encoders import build_cnn_encoder
-from csunet.models.registry import register_model
+from csunet.models.registry import Capabilities, register_model
 from csunet.models.swin import check_square_input, swin_stages
 
 VARIANTS = {
@@ -116,6 +116,7 @@ class HiFormer(nn.Module):
 
 @register_model(
     "hiformer",
+    Capabilities(cnn="cnn", swin="swin"),
     presets={f"{v}-224": {"variant": v, "img_size": 224, "window_size": 7} for v in VARIANTS}
     | {f"{v}-512": {"variant": v, "img_size": 512, "window_size": 8} for v in VARIANTS},
 )

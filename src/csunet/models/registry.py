@@ -13,11 +13,42 @@ from csunet.errors import SettingsError
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a model is made of and takes, declared where it is registered so that no caller guesses from attribute
+    or setting names. :func:`create_model` attaches it to each model it builds (as timm attaches its
+    ``pretrained_cfg``); a model built elsewhere (pretraining's classifier) declares it as a class attribute."""
+
+    cnn: str | None = None
+    """Submodule that takes a pretrained CNN encoder (an smp encoder state dict), or None; a model with one
+    names its smp encoder in ``encoder_name``."""
+    swin: str | None = None
+    """Submodule that takes a pretrained Swin-T encoder, or None."""
+    decoder_mirrors_swin: bool = False
+    """Pretrained Swin weights also initialise the ``decoder``'s Swin stages (Swin-Unet's scheme)."""
+    size_multiple: int = 32
+    """Input sides must be multiples of this (five 2x downsamplings, or a 4x patch and three merges)."""
+
+
+def capabilities_of(model: nn.Module) -> Capabilities:
+    found = getattr(model, "capabilities", None)
+    if not isinstance(found, Capabilities):
+        raise SettingsError(f"{type(model).__name__} declares no capabilities; build it with create_model")
+    return found
+
+
+def model_part(model: nn.Module, part: str) -> nn.Module | None:
+    """The model's ``cnn`` or ``swin`` part as its capabilities name it; None when it has none."""
+    name = getattr(capabilities_of(model), part)
+    return None if name is None else model.get_submodule(name)
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     name: str
     builder: Callable[..., nn.Module]
     description: str
     presets: dict[str, dict]
+    capabilities: Capabilities
 
     @property
     def fixed_input_size(self) -> bool:
@@ -37,15 +68,18 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, description: str = "", presets: dict[str, dict] | None = None):
-    """Decorator: ``@register_model("cs_unet")`` on a function or class that returns an ``nn.Module`` from keyword
-    settings; ``presets`` name sets of settings (``create_model("cs_unet", preset="paper-512")``)."""
+def register_model(
+    name: str, capabilities: Capabilities, description: str = "", presets: dict[str, dict] | None = None
+):
+    """Decorator: ``@register_model("cs_unet", Capabilities(cnn="cnn", swin="swin"))`` on a function or class that
+    returns an ``nn.Module`` from keyword settings; ``presets`` name sets of settings (``create_model("cs_unet",
+    preset="paper-512")``)."""
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise SettingsError(f"model {name!r} is registered twice")
         doc = description or (builder.__doc__ or "").strip().splitlines()[0]
-        entry = ModelEntry(name, builder, doc, presets or {})
+        entry = ModelEntry(name, builder, doc, presets or {}, capabilities)
         for preset, values in entry.presets.items():
             unknown = sorted(set(values) - set(entry.settings()))
             if unknown:
@@ -96,7 +130,10 @@ def create_model(name: str, preset: str | None = None, **settings) -> nn.Module:
     classes = {"num_classes": settings.pop("num_classes")} if "num_classes" in settings else {}
     if classes and (type(classes["num_classes"]) is not int or classes["num_classes"] < 1):
         raise SettingsError(f"model {name!r}: {classes['num_classes']!r} classes; a model needs at least one")
-    return model_entry(name).builder(**classes, **resolved_settings(name, settings, preset))
+    entry = model_entry(name)
+    model = entry.builder(**classes, **resolved_settings(name, settings, preset))
+    model.capabilities = entry.capabilities
+    return model
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from csunet.models.registry import count_parameters, create_model, list_models, model_entry
+from csunet.models.registry import count_parameters, create_model, list_models, model_entry, model_part
 
 
 def accepted_settings(name: str, settings: dict) -> dict:
@@ -15,15 +15,9 @@ def accepted_settings(name: str, settings: dict) -> dict:
 
 
 def model_parts(model: nn.Module) -> dict[str, nn.Module]:
-    """The CNN encoder, Swin encoder and the rest, for parameter breakdowns."""
-    parts = {}
-    for part, attributes in (("cnn", ("cnn", "encoder")), ("swin", ("swin",))):
-        module = next(
-            (getattr(model, a) for a in attributes if isinstance(getattr(model, a, None), nn.Module)), None
-        )
-        if module is not None:
-            parts[part] = module
-    return parts
+    """The CNN encoder and Swin encoder the model declares, for parameter breakdowns."""
+    parts = {part: model_part(model, part) for part in ("cnn", "swin")}
+    return {part: module for part, module in parts.items() if module is not None}
 
 
 def describe_models(**settings) -> list[dict]:

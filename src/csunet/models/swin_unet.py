@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from csunet.models.encoders import pyramid_grids
-from csunet.models.registry import register_model
+from csunet.models.registry import Capabilities, register_model
 from csunet.models.swin import EMBED_DIM, SwinEncoder, SwinUNetDecoder, check_square_input, resolve_depths
 
 
@@ -32,9 +32,6 @@ class SwinUNetAssembly(nn.Module):
     The Swin side (encoder, ResMLP, fusion, decoder) starts as the authors' does (:func:`init_like_swin`); the CNN
     keeps its own initialisation. Pretrained weights overwrite what they cover.
     """
-
-    decoder_mirrors_swin = True
-    """Pretrained Swin weights also initialise the decoder's Swin stages (Swin-Unet's scheme)."""
 
     def __init__(self, *, swin: SwinEncoder, decoder: SwinUNetDecoder, cnn: nn.Module | None = None) -> None:
         super().__init__()
@@ -89,7 +86,11 @@ class SwinUNet(SwinUNetAssembly):
                                       res_mlp=False))  # fmt: skip
 
 
-@register_model("swin_unet", presets={"paper": {"img_size": 224, "window_size": 7, "depths": "intermediate"}})
+@register_model(
+    "swin_unet",
+    Capabilities(swin="swin", decoder_mirrors_swin=True),
+    presets={"paper": {"img_size": 224, "window_size": 7, "depths": "intermediate"}},
+)
 def swin_unet(
     num_classes: int = 9,
     img_size: int = 224,

@@ -17,7 +17,7 @@ from timm.models.swin_transformer import SwinTransformerStage
 from torch import nn
 
 from csunet.errors import SettingsError
-from csunet.models.registry import register_model
+from csunet.models.registry import Capabilities, register_model
 from csunet.models.swin import PatchExpand, check_square_input, swin_stages
 
 ENCODER_DEPTHS, ENCODER_HEADS = (2, 2, 6), (3, 6, 12)
@@ -123,6 +123,7 @@ class TransDeepLab(nn.Module):
 
 @register_model(
     "transdeeplab",
+    Capabilities(swin="swin"),
     presets={f"{n}level-224": {"levels": n, "img_size": 224, "window_size": 7} for n in (1, 2, 3, 4)},
 )
 def transdeeplab(

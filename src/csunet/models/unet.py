@@ -10,7 +10,9 @@ import segmentation_models_pytorch as smp
 from torch import nn
 
 from csunet.models.encoders import check_cnn_encoder
-from csunet.models.registry import register_model
+from csunet.models.registry import Capabilities, register_model
+
+SMP_PARTS = Capabilities(cnn="encoder")
 
 
 def _smp_model(kind: type, num_classes: int, encoder: str) -> nn.Module:
@@ -19,13 +21,13 @@ def _smp_model(kind: type, num_classes: int, encoder: str) -> nn.Module:
     return model
 
 
-@register_model("unet")
+@register_model("unet", SMP_PARTS)
 def unet(num_classes: int = 3, encoder: str = "resnet50") -> nn.Module:
     """UNet (smp) with any smp CNN encoder."""
     return _smp_model(smp.Unet, num_classes, encoder)
 
 
-@register_model("unet_plusplus")
+@register_model("unet_plusplus", SMP_PARTS)
 def unet_plusplus(num_classes: int = 3, encoder: str = "resnet50") -> nn.Module:
     """UNet++ (smp) with any smp CNN encoder: NASA's MicroNet benchmark model."""
     return _smp_model(smp.UnetPlusPlus, num_classes, encoder)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from csunet.data.errors import DataError
 from csunet.data.transforms import normalize
+from csunet.models.registry import Capabilities
 from csunet.models.swin import SwinEncoder, resolve_depths
 from csunet.pretrain.collection import list_collection, read_image
 from csunet.pretrain.config import PretrainConfig
@@ -49,10 +51,13 @@ from csunet.train.history import EpochHistory
 from csunet.utils import atomic_write_bytes, atomic_write_text
 
 ENCODER_FILE, SIDECAR_FILE = "encoder.safetensors", "encoder.json"
+log = logging.getLogger(__name__)
 
 
 class SwinClassifier(nn.Module):
     """Our Swin encoder (the one CS-UNet uses) + global average pooling + a linear classifier."""
+
+    capabilities = Capabilities(swin="swin")
 
     def __init__(self, num_classes: int, img_size: int, window_size: int, depths: str, res_mlp: bool) -> None:
         super().__init__()
@@ -206,7 +211,7 @@ def pretrain(
         from csunet.weights import resolve
         from csunet.weights.load import load_swin
 
-        print(load_swin(module.model, resolve(config.init, progress)))
+        log.info(str(load_swin(module.model, resolve(config.init, progress))))
     trainer = L.Trainer(
         max_epochs=config.epochs,
         max_time={"minutes": config.max_minutes} if config.max_minutes is not None else None,

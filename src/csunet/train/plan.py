@@ -33,29 +33,31 @@ def image_sizes(description: DatasetDescription, split: str) -> list[tuple[int, 
     return [read_array(image).shape[:2] for image, _ in pair_split(description, split).pairs]
 
 
-def fits(size: int, window: int | None) -> bool:
+def fits(size: int, window: int | None, multiple: int) -> bool:
     """Whether a tile of ``size`` pixels splits into Swin windows of ``window`` at every stage (None: any size)."""
     try:
         if window is not None:
-            check_grid(size, window)
+            check_grid(size, window, multiple)
     except SettingsError:
         return False
     return True
 
 
-def largest_fitting_tile(limit: int, window: int | None) -> int:
-    """The largest multiple of 32 no larger than ``limit`` whose Swin token grids split into ``window`` windows."""
-    for size in range(limit - limit % 32, 31, -32):
-        if fits(size, window):
+def largest_fitting_tile(limit: int, window: int | None, multiple: int) -> int:
+    """The largest multiple of ``multiple`` no larger than ``limit`` whose Swin token grids split into ``window``
+    windows."""
+    for size in range(limit - limit % multiple, multiple - 1, -multiple):
+        if fits(size, window, multiple):
             return size
     raise SettingsError(f"images of {limit} pixels are too small for any tile of this model")
 
 
-def smallest_fitting_tile(least: float, window: int | None) -> int:
-    """The smallest multiple of 32 of at least ``least`` pixels whose Swin token grids split into windows."""
-    size = max(32, math.ceil(least / 32) * 32)
-    while not fits(size, window):
-        size += 32
+def smallest_fitting_tile(least: float, window: int | None, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` of at least ``least`` pixels whose Swin token grids split into
+    windows."""
+    size = max(multiple, math.ceil(least / multiple) * multiple)
+    while not fits(size, window, multiple):
+        size += multiple
     return size
 
 
@@ -89,19 +91,24 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
     smallest = min(min(size) for size in train_sizes + val_sizes)
     settings = resolved_settings(config.model, config.model_settings)
     tile = config.tile_size
-    window = settings.get("window_size") if model_entry(config.model).fixed_input_size else None
+    entry = model_entry(config.model)
+    window = settings.get("window_size") if entry.fixed_input_size else None
+    multiple = entry.capabilities.size_multiple
     if "tile_size" in config.from_recipe:
         widths = region_widths(description)
         widest = max(widths, key=widths.get, default=None)
         if widest is not None and widths[widest] > tile:
-            tile = min(smallest_fitting_tile(widths[widest], window), largest_fitting_tile(smallest, window))
+            tile = min(
+                smallest_fitting_tile(widths[widest], window, multiple),
+                largest_fitting_tile(smallest, window, multiple),
+            )
             changes["tile_size"] = tile
             reasons.append(
                 f"tile_size {tile}: {widest} regions are {widths[widest]:.0f} pixels across (mean run along their "
                 "thinner axis), wider than the recipe's tiles, and a crop should see both edges of one"
             )
         elif smallest < tile:
-            tile = largest_fitting_tile(smallest, window)
+            tile = largest_fitting_tile(smallest, window, multiple)
             changes["tile_size"] = tile
             reasons.append(
                 f"tile_size {tile}: the smallest image is {smallest} pixels, smaller than the recipe's tiles"

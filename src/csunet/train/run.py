@@ -66,6 +66,10 @@ from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
 from csunet.utils import keep_freed_memory, removed_if_left_empty, writable_folder
 
+log = logging.getLogger(__name__)
+"""What training decided and why; the command line shows it (csunet.cli.common.shown_log), a script configures
+logging to see it."""
+
 RUN_DIR_ENV = "CSUNET_RUN_DIR"
 """The run folder, handed to the processes a multi-device launch starts, so that all of them write to one."""
 
@@ -221,13 +225,13 @@ def _train(
     recipe_was_default = config.recipe_was_default
     config, reasons = plan(config, description)
     if rank_zero_only.rank == 0 and recipe_was_default:
-        print(
+        log.info(
             f"recipe {config.recipe}: the default, made for small compute; the paper's recipe, to reproduce its "
             "numbers (hours on a CPU): --recipe paper"
         )
     if rank_zero_only.rank == 0:
         for reason in reasons:
-            print(f"derived from the data: {reason}")
+            log.info(f"derived from the data: {reason}")
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = SegmentationDataModule(
         description,
@@ -247,10 +251,10 @@ def _train(
     datamodule.setup()
     shares = datamodule.crop_sampler.shares
     if rank_zero_only.rank == 0 and shares is not None and len(shares.names) > 1:
-        print(f"derived from the data: class-centred crops {shares.describe()}")
+        log.info(f"derived from the data: class-centred crops {shares.describe()}")
     train_share, val_share = datamodule.labelled_shares()
     if rank_zero_only.rank == 0 and min(train_share, val_share) < 1:
-        print(
+        log.info(
             f"sparse labels: {train_share:.1%} of the training pixels are labelled, crops centre on them; "
             f"validation scores only the labelled {val_share:.1%} of its pixels"
         )
@@ -302,7 +306,7 @@ def _train(
         if trainer.is_global_zero:
             write_json(RunFolder(run_dir).weights_report, {"reports": [r.to_dict() for r in reports]})
             for report in reports:
-                print(report)
+                log.info(str(report))
     trainer.fit(module, datamodule=datamodule, ckpt_path=resuming_from, weights_only=True)
     if not trainer.is_global_zero:
         return {}
@@ -379,7 +383,9 @@ def _finish(
     full = None
     sparse = min(trainer.datamodule.labelled_shares()) < SPARSE_BELOW
     if sparse and config.decide_cleanup:
-        print("clean-up not decided: it compares the sizes and counts of whole regions, which strokes do not show")
+        log.info(
+            "clean-up not decided: it compares the sizes and counts of whole regions, which strokes do not show"
+        )
         summary["cleanup"] = {"kept": "none", "why": "sparse masks"}
     if (
         best.exists() and config.decide_cleanup and not sparse
@@ -387,9 +393,9 @@ def _finish(
         full = choose_cleanup(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
                               progress=progress)  # fmt: skip
         rules = full["cleanup_rules"]
-        print(f"clean-up decided on {config.val_split} (limits from the training masks): {rules.describe()}")
+        log.info(f"clean-up decided on {config.val_split} (limits from the training masks): {rules.describe()}")
         for line in rules.decisions:
-            print(f"  {line}")
+            log.info(f"  {line}")
         summary["cleanup"] = {"kept": rules.describe(), "limits_px": rules.limits, "decisions": rules.decisions}
     elif config.val_tiles and best.exists():  # validation ran on windows: the whole split once now
         full = evaluate(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,

@@ -17,6 +17,7 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from torch import nn
 
+from csunet.models.registry import capabilities_of, model_part
 from csunet.models.swin import DECODER_LEVELS
 from csunet.weights.catalog import CNN_SOURCES, cnn_source
 from csunet.weights.files import WeightsError, read_state_dict, sha256_of
@@ -168,12 +169,14 @@ def load_swin(
     """
     state, source = _read(checkpoint, source)
     swin_state = swin_filter(state)
-    encoder = model.swin
+    encoder = model_part(model, "swin")
+    if encoder is None:
+        raise WeightsError(f"{type(model).__name__} has no Swin encoder to load {source} into")
     groups = (["patch_embed"] if hasattr(encoder, "patch_embed") else []) + [
         f"layers.{i}" for i in range(len(encoder.layers))
     ]
     report = apply_state(encoder, swin_state, "swin encoder", source, groups)
-    if not mirror_decoder or not getattr(model, "decoder_mirrors_swin", False):
+    if not mirror_decoder or not capabilities_of(model).decoder_mirrors_swin:
         return report
     loaded_encoder = encoder.state_dict()
     decoder_state, origin = {}, {}
@@ -226,11 +229,10 @@ def load_cnn(model: nn.Module, checkpoint: _STATE_FILE, source: str | None = Non
 
 
 def cnn_module(model: nn.Module) -> nn.Module:
-    for name in ("cnn", "encoder"):
-        module = getattr(model, name, None)
-        if isinstance(module, nn.Module):
-            return module
-    raise WeightsError(f"{type(model).__name__} has no CNN encoder to load weights into")
+    module = model_part(model, "cnn")
+    if module is None:
+        raise WeightsError(f"{type(model).__name__} has no CNN encoder to load weights into")
+    return module
 
 
 def load_cnn_imagenet(model: nn.Module, encoder_name: str) -> LoadReport:
@@ -292,7 +294,7 @@ def load_pretrained(
     if swin is not None:
         reports.append(load_swin(model, resolve(swin, progress)))
     if cnn is not None:
-        encoder_name = encoder_name or getattr(model, "encoder_name", None)
+        encoder_name = encoder_name or cnn_module(model) and model.encoder_name
         if cnn == "imagenet":
             reports.append(load_cnn_imagenet(model, encoder_name))
         elif cnn in CNN_SOURCES:
