@@ -16,8 +16,10 @@ Each class is measured as one of four kinds:
   and the ASTM E112 grain size number by the planimetric (Jeffries) method when the pixel size is known:
   N_A = (grains inside + grains cut by the border / 2) / area in mm^2 at 1x, G = 3.321928 log10(N_A) - 2.954.
 
-Lengths are in micrometres when a pixel size is known and in pixels otherwise; every column name says which.
-Every number summarised over several images comes with a 95 % bootstrap interval over the images.
+Each kind is a :class:`Kind` in ``MEASURES``: how it is measured per image, pooled over images, said in one line
+and compared with the truth. Lengths are in micrometres when a pixel size is known and in pixels otherwise; every
+column name says which. Every number summarised over several images comes with a 95 % bootstrap interval over the
+images.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from csunet.data.errors import DataError
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError, check_range
 
-KINDS = ("matrix", "particle", "layer", "boundary")
 LAYER_NAMES = {"oxide", "layer", "coating", "scale", "tgo", "film"}
 BOUNDARY_NAMES = {"boundary", "boundaries", "grain_boundary", "grain boundary", "grain-boundary", "gb"}
 """Written by `csunet predict` beside the masks: classes, colours and pixel size for measuring them."""
@@ -237,56 +238,138 @@ def _size_stats(values: list[float], prefix: str) -> dict:
     }
 
 
+@dataclass
+class Records:
+    """What measuring masks gives: a row per image and class, and a row per particle, grain and layer profile."""
+
+    images: list[dict] = field(default_factory=list)
+    particles: list[dict] = field(default_factory=list)
+    grains: list[dict] = field(default_factory=list)
+    profiles: list[dict] = field(default_factory=list)
+
+
+class Kind:
+    """How one kind of class is measured: in an image (``measure`` fills the class's row and adds records), over
+    images (``pooled``), said in one line (``describe``), and compared with the truth (``agreement``). The matrix
+    kind is this base: its area fraction, which every kind has, and nothing more."""
+
+    agreement: tuple[tuple[str, str, str, str], ...] = ()
+    """(measure, summary key, per-image key, error: absolute or relative) beyond the area fraction."""
+
+    def measure(
+        self, region: np.ndarray, settings: MeasureSettings, row: dict, found: Records, shapes: bool
+    ) -> None:
+        """Measure the class's pixels ``region`` (a boolean mask of the whole image)."""
+
+    def pooled(self, records: list[_ImageClass], settings: MeasureSettings) -> dict[str, float]:
+        return {}
+
+    def describe(self, entry: dict, unit: str) -> str:
+        return ""
+
+
+class Particles(Kind):
+    agreement = (("count", "count", "count", "relative"),
+                 ("ecd_mean", "ecd_{unit}_mean", "ecd_{unit}_mean", "relative"),
+                 ("ecd_d50", "ecd_{unit}_d50", "ecd_{unit}_d50", "relative"))  # fmt: skip
+
+    def measure(self, region, settings, row, found, shapes) -> None:
+        unit, scale = settings.unit, settings.scale
+        particles = measure_particles(region, settings.min_size_px, shapes)
+        sized = [p for p in particles if settings.include_border or not p["touches_border"]]
+        row.update(
+            count=len(particles),
+            count_touching_border=sum(p["touches_border"] for p in particles),
+            **{f"number_density_per_{unit}2": len(particles) / (region.size * scale**2)},
+            **_size_stats([p["ecd"] * scale for p in sized], f"ecd_{unit}"),
+            **{f"nn_distance_{unit}_mean": float(np.nanmean([p["nn_distance"] for p in particles]) * scale)
+               if len(particles) > 1 else float("nan")},
+        )  # fmt: skip
+        for number, particle in enumerate(particles, 1):
+            scaled = _scaled(particle, settings, PARTICLE_LENGTHS, ("area",))
+            found.particles.append({"image": row["image"], "class": row["class"], "particle": number, **scaled})
+
+    def pooled(self, records, settings) -> dict[str, float]:
+        return {"count": float(sum(r.count for r in records)),
+                **_size_stats(list(np.concatenate([r.sizes for r in records])), f"ecd_{settings.unit}")}  # fmt: skip
+
+    def describe(self, entry, unit) -> str:
+        return f"ECD mean {with_interval(entry, f'ecd_{unit}_mean')}, d50 {with_interval(entry, f'ecd_{unit}_d50')} {unit}"
+
+
+class Layer(Kind):
+    agreement = (("thickness_mean", "thickness_{unit}_mean", "thickness_{unit}_mean", "relative"),)
+
+    def measure(self, region, settings, row, found, shapes) -> None:
+        unit, scale = settings.unit, settings.scale
+        thickness = layer_thickness(region)
+        row.update(
+            orientation=thickness["orientation"],
+            coverage=thickness["coverage"],
+            **{f"thickness_{unit}_{stat}": thickness[stat] * scale for stat in ("mean", "std", "min", "max")},
+        )
+        found.profiles.append(
+            {"image": row["image"], "class": row["class"], "thickness": (thickness["profile"] * scale).tolist()}
+        )
+
+    def pooled(self, records, settings) -> dict[str, float]:
+        thickness = [r.thickness for r in records if not math.isnan(r.thickness)]
+        return {f"thickness_{settings.unit}_mean": float(np.mean(thickness)) if thickness else float("nan")}
+
+    def describe(self, entry, unit) -> str:
+        return f"thickness {with_interval(entry, f'thickness_{unit}_mean')} {unit}"
+
+
+class Boundaries(Kind):
+    agreement = (("grains", "grains", "grains", "relative"),
+                 ("astm_g", "astm_grain_size_number_mean", "astm_grain_size_number", "absolute"))  # fmt: skip
+
+    def measure(self, region, settings, row, found, shapes) -> None:
+        unit, scale = settings.unit, settings.scale
+        grains = measure_grains(region, settings.min_size_px)
+        inside = [g for g in grains if not g["touches_border"]]
+        row.update(
+            grains=len(grains),
+            grains_cut_by_border=len(grains) - len(inside),
+            **_size_stats([g["ecd"] * scale for g in inside], f"grain_ecd_{unit}"),
+        )
+        if settings.pixel_size_um:
+            area_mm2 = region.size * (settings.pixel_size_um / 1000) ** 2
+            row["astm_grain_size_number"] = astm_grain_size_number(
+                len(inside), len(grains) - len(inside), area_mm2
+            )
+        for number, grain in enumerate(grains, 1):
+            scaled = _scaled(grain, settings, ("centroid_y", "centroid_x", "ecd"), ("area",))
+            found.grains.append({"image": row["image"], "class": row["class"], "grain": number, **scaled})
+
+    def pooled(self, records, settings) -> dict[str, float]:
+        numbers = {"grains": float(sum(r.grains for r in records))}
+        if settings.pixel_size_um:
+            numbers["astm_grain_size_number_mean"] = float(np.mean([r.grain_size for r in records]))
+        return numbers
+
+    def describe(self, entry, unit) -> str:
+        if "astm_grain_size_number_mean" not in entry:
+            return f"{with_interval(entry, 'grains')} grains; ASTM G needs a pixel size"
+        return f"{with_interval(entry, 'grains')} grains, ASTM G {with_interval(entry, 'astm_grain_size_number_mean')}"
+
+
+MEASURES: dict[str, Kind] = {"matrix": Kind(), "particle": Particles(), "layer": Layer(), "boundary": Boundaries()}
+"""The kinds of class and how each is measured; a new kind is one more entry."""
+KINDS = tuple(MEASURES)
+AREA_AGREEMENT = (("area_fraction", "area_fraction_mean", "area_fraction", "absolute"),)
+
+
 def measure_mask(mask: np.ndarray, settings: MeasureSettings, image: str = "", shapes: bool = True) -> dict:
     """Every measurement of one (H, W) index mask: per-class image rows, particle rows, grain rows, profiles."""
-    unit, scale = settings.unit, settings.scale
     fractions = area_fractions(mask, len(settings.classes))
-    field_area = mask.size * scale**2
-    rows, particles, grains, profiles = [], [], [], []
+    found = Records()
     for index, name in enumerate(settings.classes):
         kind = settings.kind(index)
         row = {"image": image, "class": name, "kind": kind, "area_fraction": float(fractions[index])}
-        region = mask == index
-        if kind == "particle":
-            found = measure_particles(region, settings.min_size_px, shapes)
-            sized = [p for p in found if settings.include_border or not p["touches_border"]]
-            row.update(
-                count=len(found),
-                count_touching_border=sum(p["touches_border"] for p in found),
-                **{f"number_density_per_{unit}2": len(found) / field_area},
-                **_size_stats([p["ecd"] * scale for p in sized], f"ecd_{unit}"),
-                **{f"nn_distance_{unit}_mean": float(np.nanmean([p["nn_distance"] for p in found]) * scale)
-                   if len(found) > 1 else float("nan")},
-            )  # fmt: skip
-            for number, particle in enumerate(found, 1):
-                scaled = _scaled(particle, settings, PARTICLE_LENGTHS, ("area",))
-                particles.append({"image": image, "class": name, "particle": number, **scaled})
-        elif kind == "layer":
-            thickness = layer_thickness(region)
-            row.update(
-                orientation=thickness["orientation"],
-                coverage=thickness["coverage"],
-                **{f"thickness_{unit}_{stat}": thickness[stat] * scale for stat in ("mean", "std", "min", "max")},
-            )
-            profiles.append({"image": image, "class": name, "thickness": (thickness["profile"] * scale).tolist()})
-        elif kind == "boundary":
-            found = measure_grains(region, settings.min_size_px)
-            inside = [g for g in found if not g["touches_border"]]
-            row.update(
-                grains=len(found),
-                grains_cut_by_border=len(found) - len(inside),
-                **_size_stats([g["ecd"] * scale for g in inside], f"grain_ecd_{unit}"),
-            )
-            if settings.pixel_size_um:
-                area_mm2 = mask.size * (settings.pixel_size_um / 1000) ** 2
-                row["astm_grain_size_number"] = astm_grain_size_number(
-                    len(inside), len(found) - len(inside), area_mm2
-                )
-            for number, grain in enumerate(found, 1):
-                scaled = _scaled(grain, settings, ("centroid_y", "centroid_x", "ecd"), ("area",))
-                grains.append({"image": image, "class": name, "grain": number, **scaled})
-        rows.append(row)
-    return {"images": rows, "particles": particles, "grains": grains, "profiles": profiles}
+        MEASURES[kind].measure(mask == index, settings, row, found, shapes)
+        found.images.append(row)
+    return dict(vars(found))  # the lists themselves: asdict would deep-copy every particle row
 
 
 MAX_UNNAMED_CLASSES = 32
@@ -358,20 +441,9 @@ def _image_classes(image_rows: list[dict], particles: list[dict], settings: Meas
 
 def _pooled(kind: str, records: list[_ImageClass], settings: MeasureSettings) -> dict[str, float]:
     """A class's summary numbers over ``records`` (one per image, repeats allowed)."""
-    unit = settings.unit
     fractions = [r.fraction for r in records]
     numbers = {"area_fraction_mean": float(np.mean(fractions)), "area_fraction_std": float(np.std(fractions))}
-    if kind == "particle":
-        numbers["count"] = float(sum(r.count for r in records))
-        numbers |= _size_stats(list(np.concatenate([r.sizes for r in records])), f"ecd_{unit}")
-    elif kind == "layer":
-        thickness = [r.thickness for r in records if not math.isnan(r.thickness)]
-        numbers[f"thickness_{unit}_mean"] = float(np.mean(thickness)) if thickness else float("nan")
-    elif kind == "boundary":
-        numbers["grains"] = float(sum(r.grains for r in records))
-        if settings.pixel_size_um:
-            numbers["astm_grain_size_number_mean"] = float(np.mean([r.grain_size for r in records]))
-    return numbers
+    return numbers | MEASURES[kind].pooled(records, settings)
 
 
 def interval_note(images: int) -> str:
@@ -428,15 +500,7 @@ def with_interval(entry: dict, key: str, digits: int = 3) -> str:
 
 def size_summary(entry: dict, unit: str) -> str:
     """One line on a class's sizes from its :func:`summarise` entry, for tables on screen and in reports."""
-    if entry["kind"] == "particle":
-        return f"ECD mean {with_interval(entry, f'ecd_{unit}_mean')}, d50 {with_interval(entry, f'ecd_{unit}_d50')} {unit}"
-    if entry["kind"] == "layer":
-        return f"thickness {with_interval(entry, f'thickness_{unit}_mean')} {unit}"
-    if entry["kind"] == "boundary":
-        if "astm_grain_size_number_mean" not in entry:
-            return f"{with_interval(entry, 'grains')} grains; ASTM G needs a pixel size"
-        return f"{with_interval(entry, 'grains')} grains, ASTM G {with_interval(entry, 'astm_grain_size_number_mean')}"
-    return ""
+    return MEASURES[entry["kind"]].describe(entry, unit)
 
 
 def without_nan(value):
@@ -450,21 +514,11 @@ def without_nan(value):
 
 # ---------------------------------------------------------------- agreement with the truth
 
-AGREEMENT = {
-    "matrix": [("area_fraction", "area_fraction_mean", "area_fraction", "absolute")],
-    "particle": [("count", "count", "count", "relative"), ("ecd_mean", "ecd_{unit}_mean", "ecd_{unit}_mean", "relative"),
-                 ("ecd_d50", "ecd_{unit}_d50", "ecd_{unit}_d50", "relative")],
-    "layer": [("thickness_mean", "thickness_{unit}_mean", "thickness_{unit}_mean", "relative")],
-    "boundary": [("grains", "grains", "grains", "relative"),
-                 ("astm_g", "astm_grain_size_number_mean", "astm_grain_size_number", "absolute")],
-}  # fmt: skip
-"""Kind -> (measure, summary key, per-image key, error) compared between truth and prediction; every kind also
-compares the area fraction."""
 
-
-def _measures(kind: str) -> list[tuple[str, str, str, str]]:
-    shared = AGREEMENT["matrix"]
-    return shared + (AGREEMENT[kind] if kind != "matrix" else [])
+def _measures(kind: str) -> tuple[tuple[str, str, str, str], ...]:
+    """(measure, summary key, per-image key, error) compared between truth and prediction: the area fraction for
+    every kind, then the kind's own."""
+    return AREA_AGREEMENT + MEASURES[kind].agreement
 
 
 def _error(truth: float | None, predicted: float | None, how: str) -> float:
