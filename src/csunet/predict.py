@@ -9,7 +9,6 @@ model hesitates, and where labelling more would help most). Every file is writte
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -41,14 +40,11 @@ from csunet.export.onnx import source_stamp
 from csunet.inference import check_overlap, default_device
 from csunet.interchange import check_exports, write_ome_zarr, write_vector_exports
 from csunet.prediction_folder import (
-    MANIFEST_GLOB,
     MASK_SUFFIX,
+    OUTPUT_KEYS,
+    FolderRun,
     clear_earlier_run,
-    done_log_name,
-    read_done_log,
-    read_manifest_file,
-    shard_manifest_name,
-    write_manifest,
+    finished_records,
 )
 from csunet.predictor import STRIP_ROWS, Prediction, Predictor
 from csunet.render import overlay, png_bytes, tiff_bytes, to_rgb8
@@ -161,30 +157,11 @@ def predict(
     }
     if count > 1:
         manifest["shard"] = [index, count]
-    name = shard_manifest_name(index, count)
-    # written before any work: an unwritable --out fails now, not after the first image
-    write_manifest(out, manifest, name)
-    records = manifest["images"]
-    last_written = time.monotonic()
     skipped = sum(str(path) in done for path in mine)
     with (
-        open(out / done_log_name(index, count), "w" if overwrite else "a") as log,
         image_progress(progress, len(mine), skipped) as advance,
+        FolderRun(out, manifest, (index, count), overwrite, on_image=advance) as run,
     ):
-
-        def finish(record: dict, new: bool) -> None:
-            """Record one image in order; runs on the writing thread, after the image's files are written."""
-            nonlocal last_written
-            records.append(record)
-            if not new:
-                return
-            if "error" not in record:  # after its files: an image counts as done once its line is written
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            if time.monotonic() - last_written > MANIFEST_SECONDS:
-                write_manifest(out, manifest, name)
-                last_written = time.monotonic()
-            advance()
 
         def segment(path: Path, image: np.ndarray | Exception) -> Callable[[], None]:
             """Logits of one image now; its writing, as a task for the writing thread."""
@@ -193,7 +170,7 @@ def predict(
                     raise image
                 prediction = predictor.predict_array(image)
             except (DataError, ValueError) as exc:
-                return partial(finish, {"image": str(path), "error": str(exc)}, True)
+                return partial(run.record, {"image": str(path), "error": str(exc)}, True)
 
             def write() -> None:
                 written = write_outputs(loaded, path.stem, image, prediction, out, mask_format, probabilities,
@@ -201,7 +178,7 @@ def predict(
                 found = recorded_pixel_size(path, loaded.meta.pixel_size_um)
                 written |= write_exports(loaded, path, prediction.mask, out, exports,
                                          found.get("pixel_size_um", loaded.meta.pixel_size_um))  # fmt: skip
-                finish({"image": str(path), **written, **found}, True)
+                run.record({"image": str(path), **written, **found}, True)
 
             return write
 
@@ -212,17 +189,14 @@ def predict(
         ):
             writing = None
             for path in mine:
-                task = partial(finish, done[str(path)], False) if str(path) in done else segment(*next(todo))
+                task = partial(run.record, done[str(path)], False) if str(path) in done else segment(*next(todo))
                 if writing is not None:
                     writing.result()  # one image at most waits to be written; its error stops the run here
                 writing = writer.submit(task)
             if writing is not None:
                 writing.result()
-    manifest["complete"] = True
-    write_manifest(out, manifest, name)
-    if count > 1:
-        merge_shards(out, count, images)
-    return records
+        run.complete(images)
+    return manifest["images"]
 
 
 def recorded_pixel_size(path: Path, trained_um: float | None) -> dict:
@@ -327,57 +301,6 @@ def image_progress(show: bool, total: int, skipped: int):
         if skipped:
             bar.console.print(f"{skipped} of {total} images were done by an earlier run of this command; skipped")
         yield advance
-
-
-def finished_records(out: Path, settings: dict, images: list[Path], shard: tuple[int, int]) -> dict[str, dict]:
-    """Records of the images an earlier run of the same command finished in ``out`` (by image path), after
-    refusing a folder that holds outputs of other images or of other settings."""
-    manifests = {path.name: read_manifest_file(path) for path in sorted(out.glob(MANIFEST_GLOB))}
-    for name, manifest in manifests.items():
-        if manifest.get("settings") != settings:
-            raise DataError(
-                f"{out} already holds the outputs of an earlier prediction run with other settings ({name}: "
-                f"{differences(manifest.get('settings') or {}, settings)}); choose another --out, or --overwrite "
-                "to replace them"
-            )
-    stems = {path.stem for path in images}
-    foreign = sorted(p.name for p in out.iterdir() if p.stem.endswith(MASK_SUFFIX)
-                     and p.stem[: -len(MASK_SUFFIX)] not in stems)  # fmt: skip
-    if foreign:
-        listed = f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
-        raise DataError(
-            f"{out} already holds the outputs of an earlier prediction run ({len(foreign)} masks of other images: "
-            f"{listed}); choose another --out, or --overwrite to replace them"
-        )
-    return {
-        record["image"]: record
-        for record in read_done_log(out / done_log_name(*shard))
-        if all(Path(record[key]).exists() for key in OUTPUT_KEYS if key in record)
-    }
-
-
-OUTPUT_KEYS = ("mask", "overlay", "probabilities", "uncertainty", "roi", "geojson", "ome_zarr")
-MANIFEST_SECONDS = 10.0
-"""``predictions.json`` is rewritten at most this often while a run goes on (the done log has every image at once):
-rewriting it after every image would cost time growing with the square of the folder's size."""
-
-
-def differences(old: dict, new: dict) -> str:
-    changed = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-    return ", ".join(f"{key} {old.get(key)!r} now {new.get(key)!r}" for key in changed) or "none recorded"
-
-
-def merge_shards(out: Path, count: int, images: list[Path]) -> None:
-    """``predictions.json`` from the N shard lists once every shard is complete (the last shard to finish does it;
-    two finishing at once write the same file)."""
-    shards = [read_manifest_file(out / shard_manifest_name(k, count)) for k in range(1, count + 1)]
-    if not all(shard.get("complete") for shard in shards):
-        return
-    order = {str(path): position for position, path in enumerate(images)}
-    records = sorted((r for shard in shards for r in shard["images"]), key=lambda r: order.get(r["image"], 0))
-    merged = {key: value for key, value in shards[0].items() if key != "shard"}
-    merged.update(inputs=sum(shard["inputs"] for shard in shards), images=records, shards=count, complete=True)
-    write_manifest(out, merged)
 
 
 def refuse_same_names(images: list[Path]) -> None:
