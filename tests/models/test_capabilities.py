@@ -62,3 +62,27 @@ def test_planned_tiles_are_multiples_the_model_takes(name):
             model = create_model(name, num_classes=2, **settings).eval()
             with torch.no_grad():
                 assert model(torch.zeros(1, 3, tile, tile)).shape == (1, 2, tile, tile)
+
+
+def test_every_model_setting_has_one_help_and_an_option():
+    """A setting is described once (the registry's SETTING_HELP) and the commands that build models offer it."""
+    from typer.testing import CliRunner
+
+    from csunet.cli import app
+    from csunet.errors import SettingsError
+    from csunet.models import Capabilities, register_model
+    from csunet.models.registry import SETTING_HELP, setting_types
+
+    with pytest.raises(SettingsError, match=r"settings \['wobble'\] have no help"):
+        register_model("undocumented", Capabilities())(lambda num_classes=3, wobble=1: None)
+    assert "undocumented" not in list_models()
+    train_help = " ".join(CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output.split())
+    check_help = " ".join(
+        CliRunner().invoke(app, ["weights", "check", "--help"], terminal_width=200).output.split()
+    )
+    for name in setting_types():
+        flag = "--window" if name == "window_size" else "--" + name.replace("_", "-")
+        if name != "drop_path_rate":
+            assert f"{flag} " in check_help and SETTING_HELP[name][:30] in check_help, name
+        if name not in ("drop_path_rate", "img_size"):  # training's input size is --tile-size
+            assert f"{flag} " in train_help, name

@@ -229,3 +229,44 @@ def with_config_options(cls: type, skip: tuple[str, ...] = (), flags: dict[str, 
         return command
 
     return decorate
+
+
+MODEL_PREFIX = "model__"
+MODEL_FLAGS = {"window_size": "--window"}
+"""Model settings whose option is not the setting's name."""
+
+
+def with_model_options(skip: tuple[str, ...] = ()):
+    """Decorator: the command gains an option for every setting a registered model takes (but ``skip``), with the
+    help the registry gives it (:data:`csunet.models.registry.SETTING_HELP`), and receives the ones given as a
+    dict in ``model_settings``; the rest stay each model's own defaults."""
+    from csunet.models import list_models  # noqa: F401  (registers the models)
+    from csunet.models.registry import SETTING_HELP, setting_types
+
+    generated = [
+        inspect.Parameter(
+            MODEL_PREFIX + name, inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[kind | None, typer.Option(
+                MODEL_FLAGS.get(name, "--" + name.replace("_", "-")),
+                help=f"{SETTING_HELP[name]}; default: the model's.")],
+        )
+        for name, kind in setting_types().items() if name not in skip
+    ]  # fmt: skip
+
+    def decorate(function: Callable) -> Callable:
+        own = [
+            p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "model_settings"
+        ]
+
+        @functools.wraps(function)
+        def command(**kwargs):
+            chosen = {key.removeprefix(MODEL_PREFIX): kwargs.pop(key) for key in list(kwargs)
+                      if key.startswith(MODEL_PREFIX)}  # fmt: skip
+            return function(model_settings=given(**chosen), **kwargs)
+
+        del command.__wrapped__  # Typer reads the signature below, not the function's own
+        command.__signature__ = inspect.Signature(own + generated)
+        command.__annotations__ = {p.name: p.annotation for p in own + generated}
+        return command
+
+    return decorate

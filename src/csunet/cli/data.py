@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from csunet.cli.apps import app, data_app, models_app, weights_app
-from csunet.cli.common import DataRoot, JsonFlag, console, fail, given, print_json, say
+from csunet.cli.common import DataRoot, JsonFlag, console, fail, print_json, say, with_model_options
+from csunet.models.registry import SETTING_HELP
 
 
 @app.command()
@@ -136,12 +137,10 @@ def data_tasks(as_json: JsonFlag = False) -> None:
         typer.echo("\n".join(names))
 
 
-Encoder = Annotated[str, typer.Option(help="CNN encoder (any segmentation_models_pytorch name).")]
-Depths = Annotated[
-    str, typer.Option(help="Swin depths: original [2,2,6,2], intermediate [2,2,2,2] or shallow [1,1,1,1].")
-]
-ImgSize = Annotated[int, typer.Option(help="Input (tile) size.")]
-Window = Annotated[int, typer.Option(help="Swin window size (8 for 512, 7 for 224).")]
+Encoder = Annotated[str, typer.Option(help=SETTING_HELP["encoder"] + ".")]
+Depths = Annotated[str, typer.Option(help=SETTING_HELP["depths"] + ".")]
+ImgSize = Annotated[int, typer.Option(help=SETTING_HELP["img_size"] + ".")]
+Window = Annotated[int, typer.Option("--window", help=SETTING_HELP["window_size"] + ".")]
 Classes = Annotated[int, typer.Option(help="Number of output classes.")]
 
 
@@ -273,14 +272,12 @@ def weights_inspect(
 
 
 @weights_app.command("check")
+@with_model_options(skip=("drop_path_rate",))
 def weights_check(
+    model_settings: dict,
     model: Annotated[str, typer.Argument(help="Architecture, e.g. cs_unet.")] = "cs_unet",
     swin: Annotated[str | None, typer.Option(help="Swin checkpoint file or catalogue name.")] = None,
     cnn: Annotated[str | None, typer.Option(help="imagenet, micronet, image-micronet, or a file.")] = None,
-    encoder: Annotated[str | None, typer.Option(help="CNN encoder (smp name); default: the model's.")] = None,
-    depths: Annotated[str | None, typer.Option(help="Swin depths; default: the model's.")] = None,
-    img_size: Annotated[int | None, typer.Option(help="Input (tile) size; default: the model's.")] = None,
-    window: Annotated[int | None, typer.Option(help="Swin window size; default: the model's.")] = None,
     classes: Classes = 3,
     as_json: JsonFlag = False,
 ) -> None:
@@ -288,9 +285,8 @@ def weights_check(
     from csunet.models import create_model
     from csunet.weights import load_pretrained
 
-    settings = given(encoder=encoder, depths=depths, img_size=img_size, window_size=window)
-    net = create_model(model, num_classes=classes, **settings)
-    reports = load_pretrained(net, swin=swin, cnn=cnn, encoder_name=encoder)
+    net = create_model(model, num_classes=classes, **model_settings)
+    reports = load_pretrained(net, swin=swin, cnn=cnn, encoder_name=model_settings.get("encoder"))
     if as_json:
         print_json([r.to_dict() for r in reports])
     else:

@@ -17,10 +17,10 @@ from csunet.cli.common import (
     ResumeOption,
     console,
     fail,
-    given,
     print_json,
     say,
     with_config_options,
+    with_model_options,
 )
 from csunet.cli.data import print_dataset_info
 from csunet.cli.results import show_measurements
@@ -82,25 +82,15 @@ def _class_weights(text: str | None):
         fail(f"--class-weights takes none, auto or numbers separated by commas, not {text!r}")
 
 
-EncoderOption = Annotated[str | None, typer.Option(help="CNN encoder (smp name); default: the model's.")]
-DepthsOption = Annotated[str | None, typer.Option(help="Swin depths: original, intermediate or shallow.")]
-WindowOption = Annotated[int | None, typer.Option(help="Swin window size (8 for 512 tiles, 7 for 224).")]
-EmbedDimOption = Annotated[int | None, typer.Option(help="Swin width (96 = Swin-T; smaller for quick models).")]
-
-
 @app.command()
 @with_config_options(TrainConfig, skip=("data", "data_root", "model_settings", "class_weights"))
+@with_model_options(skip=("img_size", "drop_path_rate"))  # the tile size is the input size
 def train(
     config_values: dict,
+    model_settings: dict,
     task: TaskOption = None,
     data: DataOption = None,
     data_root: DataRoot = None,
-    encoder: EncoderOption = None,
-    depths: DepthsOption = None,
-    window: WindowOption = None,
-    embed_dim: EmbedDimOption = None,
-    variant: Annotated[str | None, typer.Option(help="HiFormer variant: s, b or l.")] = None,
-    levels: Annotated[int | None, typer.Option(help="TransDeepLab pyramid levels (1-4).")] = None,
     class_weights: Annotated[
         str | None, typer.Option(help="none, auto, or one number per class (w0,w1,..).")
     ] = None,
@@ -120,8 +110,7 @@ def train(
         chosen = {name: value for name, value in config_values.items() if value != defaults.get(name)}
         chosen |= {"data": _data_spec(task, data, required=False)} if (task or data) else {}
         chosen |= {"data_root": str(data_root)} if data_root else {}
-        settings = given(encoder=encoder, depths=depths, window_size=window, embed_dim=embed_dim, variant=variant,
-                         levels=levels)  # fmt: skip
+        settings = model_settings
         conflicts = resume_conflicts(resume, chosen | ({"model_settings": settings} if settings else {}))
         if class_weights is not None:
             conflicts.append(f"class_weights {class_weights!r}")
@@ -132,8 +121,7 @@ def train(
             )
         summary = resume_run(resume)
     else:
-        settings = given(encoder=encoder, depths=depths, window_size=window, embed_dim=embed_dim, variant=variant,
-                         levels=levels)  # fmt: skip
+        settings = model_settings
         if config_values.get("init_weights"):  # the checkpoint's model, settings and tile size, unless given
             from csunet.checkpoint import META_KEY, CheckpointMeta, read_checkpoint
             from csunet.train.finetune import checkpoint_model

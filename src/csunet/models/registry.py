@@ -67,6 +67,30 @@ class ModelEntry:
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
+SETTING_HELP = {
+    "encoder": "CNN encoder (any segmentation_models_pytorch name)",
+    "depths": "Swin depths: original [2,2,6,2], intermediate [2,2,2,2] or shallow [1,1,1,1]",
+    "img_size": "Input (tile) size the Swin side is built for",
+    "window_size": "Swin window size (8 for 512-pixel tiles, 7 for 224)",
+    "embed_dim": "Swin width (96 = Swin-T; smaller for quick models)",
+    "variant": "HiFormer variant: s, b or l",
+    "levels": "TransDeepLab pyramid levels (1-4)",
+    "drop_path_rate": "Stochastic depth of the Swin blocks",
+}
+"""What each model setting means, in one place: the command line's model options and `csunet models` say it.
+A model registered with a setting not described here is refused."""
+
+
+def setting_types() -> dict[str, type]:
+    """Every setting any registered model takes, with its type (from the builders' defaults; text when a default
+    is None, as HiFormer's encoder)."""
+    found: dict[str, type] = {}
+    for entry in _REGISTRY.values():
+        for key, default in entry.settings().items():
+            if default is not None or key not in found:
+                found[key] = str if default is None else type(default)
+    return found
+
 
 def register_model(
     name: str, capabilities: Capabilities, description: str = "", presets: dict[str, dict] | None = None
@@ -78,8 +102,11 @@ def register_model(
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise SettingsError(f"model {name!r} is registered twice")
-        doc = description or (builder.__doc__ or "").strip().splitlines()[0]
+        doc = description or next(iter((builder.__doc__ or "").strip().splitlines()), "")
         entry = ModelEntry(name, builder, doc, presets or {}, capabilities)
+        undescribed = sorted(set(entry.settings()) - set(SETTING_HELP))
+        if undescribed:
+            raise SettingsError(f"model {name!r}: settings {undescribed} have no help in SETTING_HELP")
         for preset, values in entry.presets.items():
             unknown = sorted(set(values) - set(entry.settings()))
             if unknown:
