@@ -178,9 +178,12 @@ def _option_type(hint) -> type | None:
     return None
 
 
-def config_parameters(cls: type, skip: tuple[str, ...] = (), flags: dict[str, str] | None = None) -> list:
-    """One Typer option per field of dataclass ``cls`` (name, type, default and help from the field)."""
-    hints, docs, flags = typing.get_type_hints(cls), field_docs(cls), flags or {}
+def config_parameters(
+    cls: type, skip: tuple[str, ...] = (), flags: dict[str, str] | None = None, notes: dict[str, str] | None = None
+) -> list:
+    """One Typer option per field of dataclass ``cls`` (name, type, default and help from the field; ``notes``
+    appended to a field's help)."""
+    hints, docs, flags, notes = typing.get_type_hints(cls), field_docs(cls), flags or {}, notes or {}
     parameters = []
     for field in dataclasses.fields(cls):
         if field.name in skip:
@@ -194,7 +197,8 @@ def config_parameters(cls: type, skip: tuple[str, ...] = (), flags: dict[str, st
         if hint is bool and "/" not in flag:
             flag = f"{flag}/--no-{flag.removeprefix('--')}"
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        option = typer.Option(flag, help=docs[field.name], show_default=True)
+        help_text = f"{docs[field.name]} {notes[field.name]}" if field.name in notes else docs[field.name]
+        option = typer.Option(flag, help=help_text, show_default=True)
         parameters.append(
             inspect.Parameter(
                 CONFIG_PREFIX + field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
@@ -204,15 +208,18 @@ def config_parameters(cls: type, skip: tuple[str, ...] = (), flags: dict[str, st
     return parameters
 
 
-def with_config_options(cls: type, skip: tuple[str, ...] = (), flags: dict[str, str] | None = None):
+def with_config_options(
+    cls: type, skip: tuple[str, ...] = (), flags: dict[str, str] | None = None, notes: dict[str, str] | None = None
+):
     """Decorator: the command gains an option for every field of ``cls`` (but ``skip``) and receives their values
-    as a dict in ``config_values``; ``flags`` renames options (``{"window_size": "--window"}``)."""
+    as a dict in ``config_values``; ``flags`` renames options (``{"window_size": "--window"}``), ``notes`` add to
+    a field's help (each recipe's value of it)."""
 
     def decorate(function: Callable) -> Callable:
         own = [
             p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "config_values"
         ]
-        generated = config_parameters(cls, skip, flags)
+        generated = config_parameters(cls, skip, flags, notes)
 
         @functools.wraps(function)
         def command(**kwargs):

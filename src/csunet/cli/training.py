@@ -28,6 +28,14 @@ from csunet.demo import DEMO_MINUTES, DEMO_STEPS
 from csunet.export.int8 import CALIBRATION_TILES, MAX_DROP, export_int8
 from csunet.pretrain.config import PretrainConfig
 from csunet.train.config import TrainConfig
+from csunet.train.recipes import RECIPES
+
+RECIPE_VALUES = {
+    name: "(" + ", ".join(f"{recipe} {values[name]:g}" if isinstance(values[name], float) else f"{recipe} {values[name]}"
+                          for recipe, values in RECIPES.items() if name in values) + ")"
+    for name in dict.fromkeys(key for values in RECIPES.values() for key in values)
+}  # fmt: skip
+"""Each recipe's value of a setting, shown in its --help from the one table of recipes (train/recipes.py)."""
 
 TaskOption = Annotated[str | None, typer.Option("--task", help="Built-in task (super-1 .. ebc-3) or 'sample'.")]
 DataOption = Annotated[
@@ -83,7 +91,9 @@ def _class_weights(text: str | None):
 
 
 @app.command()
-@with_config_options(TrainConfig, skip=("data", "data_root", "model_settings", "class_weights"))
+@with_config_options(
+    TrainConfig, skip=("data", "data_root", "model_settings", "class_weights"), notes=RECIPE_VALUES
+)
 @with_model_options(skip=("img_size", "drop_path_rate"))  # the tile size is the input size
 def train(
     config_values: dict,

@@ -37,7 +37,7 @@ class TrainConfig:
     for reproducing it: hours on a CPU)."""
     tile_size: int | None = None
     """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size); default:
-    the recipe's (paper 512, fast 128), no larger than the smallest image."""
+    the recipe's, no larger than the smallest image."""
     swin_weights: str | None = None
     """Swin checkpoint file or catalogue name."""
     cnn_weights: str | None = None
@@ -49,7 +49,7 @@ class TrainConfig:
     """``super``, ``ebc``, ``default``, or ``auto`` (from the task name)."""
     loss: str | None = None
     """bce-dice (the paper's), bce-class-dice (its Dice averaged over classes: rare classes count), ce, focal or
-    tversky; default: the recipe's (paper bce-dice, fast bce-class-dice)."""
+    tversky; default: the recipe's."""
     intensity: str | None = None
     """Per-image standardisation before the dataset-wide normalisation, in training and prediction alike: none, or
     equalize (each image's histogram equalised, so another specimen's or microscope's grey levels look like the
@@ -60,22 +60,22 @@ class TrainConfig:
     class_weights: str | list[float] | None = None
     """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
     optimizer: str | None = None
-    """adam or adamw; default: the recipe's (paper adam, fast adamw)."""
+    """adam or adamw; default: the recipe's."""
     lr: float | None = None
-    """Peak learning rate (two-stage: stage 1's); default: the recipe's (paper 2e-4, fast 4e-4)."""
+    """Peak learning rate (two-stage: stage 1's); default: the recipe's."""
     weight_decay: float | None = None
-    """Weight decay (AdamW: decoupled); default: the recipe's (paper 0, fast 0.01)."""
+    """Weight decay (AdamW: decoupled); default: the recipe's."""
     schedule: str | None = None
     """two-stage (the paper's: reload the best weights at fine_tune_lr after patience rounds) or cosine (linear
     warm-up, cosine decay to 0 at max_steps or max_minutes, whichever comes first); default: the recipe's."""
     warmup: float | None = None
     """Share of the budget (steps or minutes, whichever runs out first) spent warming up linearly (cosine
-    schedule); default: the recipe's (fast 0.05)."""
+    schedule); default: the recipe's."""
     grad_clip: float | None = None
-    """Clip the gradient norm to this (0: no clipping); default: the recipe's (paper 0, fast 1)."""
+    """Clip the gradient norm to this (0: no clipping); default: the recipe's."""
     max_steps: int | None = None
     """Optimiser steps to train for (0: no cap, epochs and minutes decide; with the cosine schedule the minutes are
-    then its budget); default: the recipe's (paper 0, fast 600). A step budget trains the same on a slow machine
+    then its budget); default: the recipe's. A step budget trains the same on a slow machine
     as on a fast one; max_minutes stays a cap."""
     fine_tune_lr: float = 1e-5
     """Stage-2 learning rate after reloading the best weights."""
@@ -92,11 +92,11 @@ class TrainConfig:
     that validation takes about a fifth of the time (fast)."""
     class_crops: float | None = None
     """Share of training crops centred on a pixel of a class other than the background (so thin layers and scarce
-    phases are seen; csunet.train.sampling); default: the recipe's (paper 0, fast 0.5)."""
+    phases are seen; csunet.train.sampling); default: the recipe's."""
     class_temperature: float | None = None
     """How class-centred crops favour rare classes: each class is drawn in proportion to its share of the training
     pixels to the power of minus this (0: every class equally often, 1: inversely to its pixel count); a class
-    never predicted on validation gets more; default: the recipe's (fast 0.5)."""
+    never predicted on validation gets more; default: the recipe's."""
     val_split: str = "val"
     """Split that validates (chooses the best checkpoint and drives the schedule)."""
     val_tiles: int | None = None
