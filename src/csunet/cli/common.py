@@ -247,7 +247,7 @@ def with_model_options(skip: tuple[str, ...] = ()):
     """Decorator: the command gains an option for every setting a registered model takes (but ``skip``), with the
     help the registry gives it (:data:`csunet.models.registry.SETTING_HELP`), and receives the ones given as a
     dict in ``model_settings``; the rest stay each model's own defaults."""
-    from csunet.models import list_models  # noqa: F401  (registers the models)
+    import csunet.models  # noqa: F401  (registers the models)
     from csunet.models.registry import SETTING_HELP, setting_types
 
     generated = [

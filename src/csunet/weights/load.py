@@ -294,7 +294,9 @@ def load_pretrained(
     if swin is not None:
         reports.append(load_swin(model, resolve(swin, progress)))
     if cnn is not None:
-        encoder_name = encoder_name or cnn_module(model) and model.encoder_name
+        if encoder_name is None:
+            cnn_module(model)  # a model without a CNN part is refused by name
+            encoder_name = model.encoder_name  # every model with one names its smp encoder (Capabilities.cnn)
         if cnn == "imagenet":
             reports.append(load_cnn_imagenet(model, encoder_name))
         elif cnn in CNN_SOURCES:
