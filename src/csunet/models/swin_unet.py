@@ -68,6 +68,11 @@ def swin_parts(
     return {"swin": swin, "decoder": decoder}
 
 
+@register_model(
+    "swin_unet",
+    Capabilities(swin="swin", decoder_mirrors_swin=True),
+    presets={"paper": {"img_size": 224, "window_size": 7, "depths": "intermediate"}},
+)
 class SwinUNet(SwinUNetAssembly):
     """Swin-Unet: Swin-T encoder and mirrored Swin decoder, plain MLP, no CNN branch."""
 
@@ -84,21 +89,3 @@ class SwinUNet(SwinUNetAssembly):
         super().__init__(**swin_parts(num_classes=num_classes, img_size=img_size, window_size=window_size,
                                       depths=depths, drop_path_rate=drop_path_rate, embed_dim=embed_dim,
                                       res_mlp=False))  # fmt: skip
-
-
-@register_model(
-    "swin_unet",
-    Capabilities(swin="swin", decoder_mirrors_swin=True),
-    presets={"paper": {"img_size": 224, "window_size": 7, "depths": "intermediate"}},
-)
-def swin_unet(
-    num_classes: int = 9,
-    img_size: int = 224,
-    window_size: int = 7,
-    depths: str | tuple[int, ...] = "intermediate",
-    drop_path_rate: float = 0.2,
-    embed_dim: int = EMBED_DIM,
-) -> SwinUNet:
-    """Swin-Unet: Swin-T encoder and mirrored Swin decoder, plain MLP, no CNN branch."""
-    return SwinUNet(num_classes, img_size=img_size, window_size=window_size, depths=depths,
-                    drop_path_rate=drop_path_rate, embed_dim=embed_dim)  # fmt: skip
