@@ -26,9 +26,12 @@ chromium:
 gui:
 	@bash tests/ensure_gui.sh
 
-# one worker per logical core (at most 4), each with its share of the cores (tests/conftest.py)
+# one test worker per core this machine lets us use (at most 4; a container may see more cores than it may use),
+# each with its share of the cores (tests/conftest.py)
+WORKERS = $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(max(1, min(4, n or 1)))")
+
 test: lint chromium gui
-	$(BIN)/python -m pytest --numprocesses logical --maxprocesses 4 --dist worksteal
+	$(BIN)/python -m pytest --numprocesses $(WORKERS) --dist worksteal
 
 # all benchmarks, or some: make bench BENCH=speed
 bench: $(STAMP)
