@@ -69,8 +69,10 @@ pixel_size_um: 0.05
 def test_a_partial_colour_table_colours_the_rest_by_default_and_numbers_name_folders(tmp_path):
     (tmp_path / "d.yaml").write_text(
         "classes: [matrix, oxide]\nimages: 2024\nmasks: 2024_masks\nclass_colours: {oxide: '#ff0000'}\n"
+        "pixel_size_um: null\n"
     )
     description = load_description(tmp_path / "d.yaml")
+    assert description.pixel_size_um is None  # null: not known, as when the key is left out
     assert description.class_colours == [(0, 0, 0), (255, 0, 0)]  # matrix: the palette's first colour
     assert description.split("all").images == tmp_path / "2024"  # YAML reads 2024 as a number: still a folder
     with pytest.raises(DataError, match="class_colours names class 'oxyde'"):

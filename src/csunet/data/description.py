@@ -155,9 +155,7 @@ class DatasetDescription:
             mask = _mask_from_class_table(data["classes"], mask, where)
             data = {**data, "classes": list(data["classes"])}
         pixel = data.get("pixel_size_um")
-        if pixel is not None and (
-            isinstance(pixel, bool) or not isinstance(pixel, (int, float)) or not 0 < pixel < math.inf
-        ):
+        if pixel is not None and not 0 < pixel < math.inf:  # a number or null: its type was checked above
             raise DataError(
                 f"{where}: pixel_size_um must be a positive number of micrometres per pixel (e.g. 0.0125), "
                 f"not {pixel!r}"
@@ -252,7 +250,7 @@ TOP_LEVEL_TYPES = {"name": TEXT, "classes": ((list, dict), "a list of names or a
                    "background": ((str, int, type(None)), "a class name or null"),
                    "mask": ((dict, type(None)), "a mapping such as {encoding: index}"), "splits": MAPPING,
                    "images": TEXT, "masks": TEXT, "root": TEXT,
-                   "pixel_size_um": ((int, float), "a positive number of micrometres per pixel (e.g. 0.0125)"),
+                   "pixel_size_um": ((int, float, type(None)), "a positive number of micrometres per pixel (e.g. 0.0125)"),
                    "class_colours": ((dict, type(None)), "a mapping of class names to colours")}  # fmt: skip
 MASK_TYPES = {"encoding": TEXT, "values": MAPPING, "colours": MAPPING, "colors": MAPPING, "default": TEXT,
               "ignore": ((int, str, list), "a mask value or a colour"), "suffix": TEXT}  # fmt: skip
@@ -293,7 +291,7 @@ def _refuse_unknown(data: dict, known: tuple[str, ...], where, prefix: str) -> N
 
 def _parse_splits(data: dict, base: Path, where) -> dict[str, SplitFolders]:
     if "splits" in data:
-        if not isinstance(data["splits"], dict) or not data["splits"]:
+        if not data["splits"]:  # a mapping: its type was checked with the other keys
             raise DataError(f"{where}: 'splits' must map split names to {{images: ..., masks: ...}}")
         for name, entry in data["splits"].items():
             if not isinstance(entry, dict):
