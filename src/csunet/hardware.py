@@ -14,8 +14,8 @@ DEVICES = re.compile(r"auto|-1|\d+|\[?\d+(,\s*\d+)*,?\]?", re.ASCII)
 
 
 def check_hardware(accelerator: str, devices: str, precision: str) -> None:
-    check_choice("accelerator", accelerator, ACCELERATORS, "accelerator")
-    check_choice("precision", precision, PRECISIONS, "precision")
+    check_choice("accelerator", accelerator, ACCELERATORS)
+    check_choice("precision", precision, PRECISIONS)
     if not DEVICES.fullmatch(str(devices)) or str(devices) in ("0", "-0"):
         raise SettingsError(
             f"--devices {devices!r}: auto, a count of at least 1, -1 for all, or a list of device numbers such as 0,1"

@@ -214,28 +214,26 @@ def with_config_options(
     """Decorator: the command gains an option for every field of ``cls`` (but ``skip``) and receives their values
     as a dict in ``config_values``; ``flags`` renames options (``{"window_size": "--window"}``), ``notes`` add to
     a field's help (each recipe's value of it)."""
+    generated = config_parameters(cls, skip, flags, notes)
+    return lambda function: with_generated_options(function, generated, CONFIG_PREFIX, "config_values", dict)
 
-    def decorate(function: Callable) -> Callable:
-        own = [
-            p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "config_values"
-        ]
-        generated = config_parameters(cls, skip, flags, notes)
 
-        @functools.wraps(function)
-        def command(**kwargs):
-            values = {
-                key.removeprefix(CONFIG_PREFIX): kwargs.pop(key)
-                for key in list(kwargs)
-                if key.startswith(CONFIG_PREFIX)
-            }
-            return function(config_values=values, **kwargs)
+def with_generated_options(
+    function: Callable, generated: list[inspect.Parameter], prefix: str, receiver: str, collect: Callable
+) -> Callable:
+    """``function`` as a command with the ``generated`` options (names starting with ``prefix``) beside its own;
+    their values reach it as ``receiver=collect({name: value})``."""
+    own = [p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != receiver]
 
-        del command.__wrapped__  # Typer reads the signature below, not the function's own
-        command.__signature__ = inspect.Signature(own + generated)
-        command.__annotations__ = {p.name: p.annotation for p in own + generated}
-        return command
+    @functools.wraps(function)
+    def command(**kwargs):
+        values = {key.removeprefix(prefix): kwargs.pop(key) for key in list(kwargs) if key.startswith(prefix)}
+        return function(**{receiver: collect(values)}, **kwargs)
 
-    return decorate
+    del command.__wrapped__  # Typer reads the signature below, not the function's own
+    command.__signature__ = inspect.Signature(own + generated)
+    command.__annotations__ = {p.name: p.annotation for p in own + generated}
+    return command
 
 
 MODEL_PREFIX = "model__"
@@ -260,20 +258,6 @@ def with_model_options(skip: tuple[str, ...] = ()):
         for name, kind in setting_types().items() if name not in skip
     ]  # fmt: skip
 
-    def decorate(function: Callable) -> Callable:
-        own = [
-            p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "model_settings"
-        ]
-
-        @functools.wraps(function)
-        def command(**kwargs):
-            chosen = {key.removeprefix(MODEL_PREFIX): kwargs.pop(key) for key in list(kwargs)
-                      if key.startswith(MODEL_PREFIX)}  # fmt: skip
-            return function(model_settings=given(**chosen), **kwargs)
-
-        del command.__wrapped__  # Typer reads the signature below, not the function's own
-        command.__signature__ = inspect.Signature(own + generated)
-        command.__annotations__ = {p.name: p.annotation for p in own + generated}
-        return command
-
-    return decorate
+    return lambda function: with_generated_options(
+        function, generated, MODEL_PREFIX, "model_settings", lambda chosen: given(**chosen)
+    )
