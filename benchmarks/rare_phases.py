@@ -117,6 +117,7 @@ RESULTS = Path(__file__).parent / "results"
 VARIANTS = {
     "every class equally often (temperature 0)": {"class_temperature": 0.0},
     "tempered inverse frequency (temperature 0.5)": {"class_temperature": 0.5},
+    "temperature 0.5, loss weighted the same way": {"class_temperature": 0.5, "class_weights": "auto"},
 }
 """Settings of the fast recipe compared on the set (the rest as the recipe has them)."""
 
@@ -149,7 +150,8 @@ def table(rows: dict, minutes: float, machine: str, fractions: dict) -> str:
         + ", ".join(f"{name} {fractions[name]:.2%}" for name in names)
         + ".",
         "Model: CS-UNet resnet18 + shallow Swin (embed 48), the fast recipe (minutes alone as budget); rows differ",
-        "only in how class-centred crops are shared out among the classes (`train/sampling.py`). Test IoU per class",
+        "only in how class-centred crops are shared out among the classes (`train/sampling.py`) and, in the last, in",
+        "the loss's class weights (`--class-weights auto`: inverse frequency ** 0.5). Test IoU per class",
         "over all test pixels; `cores used / others'`: this run's CPU and every other process's meanwhile.",
         "",
         "| sampling | " + " | ".join(names) + " | mIoU all classes | steps | cores used / others' | measured |",

@@ -17,6 +17,12 @@ Per task (Super-1, Super-3, EBC-1 by default), in one run on one machine:
   Segmentation.
 Every model is scored on the complete test masks with NASA's IoU. Writes benchmarks/results/sparse_labels.md/.json
 and sparse_labels.png. Needs the NASA data.
+
+    python -m benchmarks.sparse_labels --minutes 3 --shares 0.03 --pseudo-labels
+
+adds, per share, the same model trained on the same strokes with ``pseudo_labels`` (``train/self_training.py``:
+half the minutes on the strokes, then on strokes + the first model's confident predictions), into
+sparse_labels_pseudo.md/.json/.png (the rows of the main table stay as they were measured).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from csunet.utils import atomic_write_text
 TASKS = ["super-1", "super-3", "ebc-1"]
 SHARES = [0.01, 0.03, 0.1]
 MODEL = "cs_unet-shallow48"
+STROKES = "CS-UNet, strokes"
+PSEUDO = "CS-UNet, strokes + pseudo-labels"
 RESULTS = Path(__file__).parent / "results"
 FOREST = {"n_estimators": 50, "max_depth": 10, "max_samples": 0.05}
 """scikit-image's trainable-segmentation settings (its gallery example); scikit-learn's defaults otherwise."""
@@ -105,22 +113,26 @@ def random_forest(scribbles: Path, task_loss: str, seed: int) -> dict:
             "per_class_iou": dict(zip(train_set.description.classes, per_class)), "cpu_share": share.record}  # fmt: skip
 
 
-def cnn(data: str, data_root: Path, minutes: float, out: Path, name: str) -> dict:
+def cnn(data: str, data_root: Path, minutes: float, out: Path, name: str, **settings) -> dict:
     """The demo's model and recipe trained on ``data`` for ``minutes``; NASA IoU on the complete test masks."""
     architecture, model_settings = MODELS[MODEL]
     config = TrainConfig(data=data, data_root=str(data_root), model=architecture, model_settings=model_settings,
-                         recipe="fast", max_steps=0, max_minutes=minutes, batch_size=4, out=str(out), name=name)  # fmt: skip
+                         recipe="fast", max_steps=0, max_minutes=minutes, batch_size=4, out=str(out), name=name,
+                         **settings)  # fmt: skip
     started = time.monotonic()
     with CpuShare() as share:
         summary = train(config, progress=False)
     wall = time.monotonic() - started
     test = evaluate(summary["best_checkpoint"], split="test", overlap=0.5, progress=False)
-    return {"nasa_iou": test["nasa_iou"], "per_class_iou": test["per_class_iou"], "steps": summary["steps"],
+    steps = summary["steps"] + summary.get("pseudo_labels", {}).get("first_round_steps", 0)
+    return {"nasa_iou": test["nasa_iou"], "per_class_iou": test["per_class_iou"], "steps": steps,
             "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "cpu_share": share.record,
             "loss": config.loss}  # fmt: skip
 
 
-def run_task(task: str, shares: list[float], minutes: float, data_root: Path, out: Path, seed: int) -> list[dict]:
+def run_task(
+    task: str, shares: list[float], minutes: float, data_root: Path, out: Path, seed: int, pseudo: bool
+) -> list[dict]:
     measured = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     common = {"task": task, "cpu": cpu_name(), "minutes": minutes, "measured": measured}
     dense = cnn(task, data_root, minutes, out, f"{task}-dense")
@@ -131,7 +143,11 @@ def run_task(task: str, shares: list[float], minutes: float, data_root: Path, ou
                                         data_root=data_root).parent  # fmt: skip
         achieved = _labelled_share(folder)
         strokes = cnn(str(folder), data_root, minutes, out, f"{task}-strokes-{share:g}")
-        rows.append(common | {"method": "CS-UNet, strokes", "share": share, "labelled": achieved} | strokes)
+        rows.append(common | {"method": STROKES, "share": share, "labelled": achieved} | strokes)
+        if pseudo:
+            filled = cnn(str(folder), data_root, minutes, out, f"{task}-pseudo-{share:g}", pseudo_labels=True)
+            rows.append(common | {"method": PSEUDO, "share": share, "labelled": achieved} | filled)
+            print(f"{task} {share:g}: with pseudo-labels {filled['nasa_iou']:.3f}", flush=True)
         forest = random_forest(folder, dense["loss"], seed)
         rows.append(common | {"method": "random forest, strokes", "share": share, "labelled": achieved} | forest)
         print(f"{task} {share:g}: CS-UNet {strokes['nasa_iou']:.3f}, forest {forest['nasa_iou']:.3f}", flush=True)
@@ -144,12 +160,12 @@ def _labelled_share(folder: Path) -> float:
     return float(sum(int((m != IGNORE_INDEX).sum()) for m in masks) / sum(m.size for m in masks))
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], options: str = "") -> str:
     machine = rows[0]["cpu"] if rows else "?"
     lines = [
-        "# Training from scribbles",
+        "# Training from scribbles" + (", with pseudo-labels" if options else ""),
         "",
-        f"CPU: {machine}. Written by `python -m benchmarks.sparse_labels --minutes {rows[0]['minutes']:g}` "
+        f"CPU: {machine}. Written by `python -m benchmarks.sparse_labels --minutes {rows[0]['minutes']:g}{options}` "
         "(benchmarks/sparse_labels.py says what each row ran). Every row of a task was measured in one run on "
         "this machine, one after the other, with nothing else running unless the last column says so. Test NASA "
         "IoU on the complete test masks. The CNN rows train the demo's model (CS-UNet resnet18 + shallow Swin, "
@@ -181,12 +197,17 @@ def table(rows: list[dict]) -> str:
         of_task = [r for r in rows if r["task"] == task]
         dense = next(r for r in of_task if r["share"] == 1.0)
         for share in sorted({r["share"] for r in of_task} - {1.0}):
-            strokes = next(r for r in of_task if r["share"] == share and r["method"].startswith("CS-UNet"))
+            strokes = next(r for r in of_task if r["share"] == share and r["method"] == STROKES)
             forest = next(r for r in of_task if r["share"] == share and r["method"].startswith("random"))
             ratio, margin = strokes["nasa_iou"] / dense["nasa_iou"], strokes["nasa_iou"] - forest["nasa_iou"]
             verdicts = [f"over the forest {margin:+.3f} ({'met' if margin >= 0.05 else 'missed'})"]
             if share == 0.03:
                 verdicts.insert(0, f"ratio {ratio:.2f} ({'met' if ratio >= 0.9 else 'missed'})")
+            filled = next((r for r in of_task if r["share"] == share and r["method"] == PSEUDO), None)
+            if filled is not None:
+                verdicts.append(
+                    f"pseudo-labels {filled['nasa_iou'] - strokes['nasa_iou']:+.3f} over strokes alone"
+                )
             lines.append(f"- {task} at {share:.0%}: " + ", ".join(verdicts))
     return "\n".join(lines) + "\n"
 
@@ -199,8 +220,8 @@ def figure(rows: list[dict], path: Path) -> None:
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     figure_, axes = plt.subplots(2, len(tasks), figsize=(4 * len(tasks), 6.4), squeeze=False, dpi=100)
-    styles = {"CS-UNet, strokes": ("C0", "o"), "random forest, strokes": ("C1", "s"),
-              "CS-UNet, complete masks": ("C2", "*")}  # fmt: skip
+    styles = {STROKES: ("C0", "o"), "random forest, strokes": ("C1", "s"), "CS-UNet, complete masks": ("C2", "*"),
+              PSEUDO: ("C3", "^")}  # fmt: skip
     for column, task in enumerate(tasks):
         of_task = [r for r in rows if r["task"] == task]
         top, bottom = axes[0, column], axes[1, column]
@@ -237,13 +258,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--shares", default=",".join(f"{s:g}" for s in SHARES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pseudo-labels", action="store_true", help="add CS-UNet rows trained with pseudo-labels")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default="runs/bench-sparse-labels")
     args = parser.parse_args(argv)
     data_root = resolve_data_root(args.data_root)
     out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
     shares = [float(s) for s in args.shares.split(",")]
-    results = RESULTS / "sparse_labels.json"
+    stem = "sparse_labels_pseudo" if args.pseudo_labels else "sparse_labels"
+    options = f" --shares {args.shares} --pseudo-labels" if args.pseudo_labels else ""
+    results = RESULTS / f"{stem}.json"
     tasks = args.tasks.split(",")
     kept = (
         [r for r in json.loads(results.read_text())["rows"] if r["task"] not in tasks] if results.is_file() else []
@@ -252,12 +276,12 @@ def main(argv: list[str] | None = None) -> None:
     for task in tasks:
         load_description(task, data_root)  # a wrong name fails before any training
     for task in tasks:
-        rows += run_task(task, shares, args.minutes, data_root, out, args.seed)
+        rows += run_task(task, shares, args.minutes, data_root, out, args.seed, args.pseudo_labels)
         rows.sort(key=lambda r: (TASKS.index(r["task"]) if r["task"] in TASKS else 99, r["share"], r["method"]))
         atomic_write_text(results, json.dumps({"rows": rows}, indent=1) + "\n")
-        atomic_write_text(RESULTS / "sparse_labels.md", table(rows))
-        figure(rows, RESULTS / "sparse_labels.png")
-    print(table(rows))
+        atomic_write_text(RESULTS / f"{stem}.md", table(rows, options))
+        figure(rows, RESULTS / f"{stem}.png")
+    print(table(rows, options))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from csunet.train.losses import (
     TverskyLoss,
     build_loss,
     class_frequencies,
-    median_frequency_weights,
+    inverse_frequency_weights,
 )
 from csunet.train.recipes import ACTIVATIONS, LOSSES
 
@@ -150,17 +150,48 @@ def test_loss_and_its_gradient_ignore_what_unlabelled_pixels_hold(name, channels
     assert gradients[0][unlabelled.unsqueeze(1).expand_as(logits)].abs().max() == 0
 
 
-def test_bce_dice_refuses_class_weights_and_unknown_losses_are_named():
-    for name in ("bce-dice", "bce-class-dice"):
-        with pytest.raises(ValueError, match="takes no class weights"):
-            build_loss(name, [1.0, 2.0])
+def test_bce_class_dice_with_class_weights_by_hand_and_unknown_losses_are_named():
+    """Two pixels of a 2-class, 2-channel image: truth [0, 1], every logit 0 (p = 0.5). Each pixel's BCE over its
+    channels is log 2; weighted by the pixel's true class the BCE stays log 2 (weights cancel). The Dice of each
+    channel is (2 * 0.5 + 1) / (1 + 1 + 1) = 2/3 either way. With one logit changed the pixels differ, and the
+    weighted mean moves toward the heavier class's pixel as hand arithmetic says."""
+    target = torch.tensor([[[0, 1]]])
+    logits = torch.zeros(1, 2, 1, 2)
+    weighted = build_loss("bce-class-dice", [1.0, 3.0])
+    assert weighted(logits, target).item() == pytest.approx(0.7 * math.log(2) + 0.3 * (1 / 3), rel=1e-6)
+    logits[0, 1, 0, 1] = 2.0  # pixel 1 (class 1) now right in its own channel: its BCE falls
+    bce_0 = 2 * math.log(2) / 2  # pixel 0: both channels at p = 0.5
+    bce_1 = (math.log(2) + math.log(1 + math.exp(-2))) / 2
+    sig = 1 / (1 + math.exp(-2))
+    dice_0 = (2 * 0.5 + 1) / (0.5 + 0.5 + 1 + 1)  # channel 0: probs 0.5, 0.5; truth 1, 0
+    dice_1 = (2 * sig + 1) / (0.5 + sig + 1 + 1)  # channel 1: probs 0.5, sig; truth 0, 1
+    expected = 0.7 * (1 * bce_0 + 3 * bce_1) / 4 + 0.3 * (1 * (1 - dice_0) + 3 * (1 - dice_1)) / 4
+    assert weighted(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    plain = 0.7 * (bce_0 + bce_1) / 2 + 0.3 * ((1 - dice_0) + (1 - dice_1)) / 2
+    assert build_loss("bce-class-dice")(logits, target).item() == pytest.approx(plain, rel=1e-6)
+    assert build_loss("bce-class-dice", [2.0, 2.0])(logits, target).item() == pytest.approx(plain, rel=1e-6)
     with pytest.raises(ValueError, match="unknown loss 'dice2'"):
         build_loss("dice2")
 
 
-def test_median_frequency_weights_by_hand():
+def test_a_binary_models_single_channel_takes_the_foreground_weight():
+    """One sigmoid channel (class 1): the BCE weighs each pixel by its true class, the one Dice term is the
+    foreground's whatever its weight."""
+    target = torch.tensor([[[0, 1]]])
+    logits = torch.tensor([[[[0.0, 2.0]]]])
+    bce_0, bce_1 = math.log(2), math.log(1 + math.exp(-2))
+    sig = 1 / (1 + math.exp(-2))
+    dice = (2 * sig + 1) / (0.5 + sig + 1 + 1)
+    expected = 0.7 * (1 * bce_0 + 4 * bce_1) / 5 + 0.3 * (1 - dice)
+    assert build_loss("bce-class-dice", [1.0, 4.0])(logits, target).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_inverse_frequency_weights_by_hand():
     masks = [np.array([[0, 0, 0, 0], [0, 0, 1, 1], [1, 2, IGNORE_INDEX, IGNORE_INDEX]], dtype=np.uint8)]
     freq = class_frequencies(masks, 4)  # 10 labelled pixels: 6, 3, 1, 0
     assert freq.tolist() == pytest.approx([0.6, 0.3, 0.1, 0.0])
     # median of present frequencies = 0.3 -> 0.5, 1, 3; the absent class gets the largest (3)
-    assert median_frequency_weights(freq) == pytest.approx([0.5, 1.0, 3.0, 3.0])
+    assert inverse_frequency_weights(freq) == pytest.approx([0.5, 1.0, 3.0, 3.0])
+    # tempered as the crops are: the square roots at temperature 0.5, all equal at 0
+    assert inverse_frequency_weights(freq, 0.5) == pytest.approx([0.5**0.5, 1.0, 3**0.5, 3**0.5])
+    assert inverse_frequency_weights(freq, 0.0) == pytest.approx([1.0, 1.0, 1.0, 1.0])

@@ -7,13 +7,15 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from csunet.checkpoint import load_checkpoint
+from csunet.errors import SettingsError
 from csunet.evaluate import evaluate
-from csunet.train import TrainingDiverged, train
+from csunet.train import TrainConfig, TrainingDiverged, train
 from csunet.train.run import NeverPredictedWarning, _warn_never_predicted
 from csunet.train.schedule import TwoStageSchedule
 from tests.conftest import tiny_config
@@ -211,3 +213,60 @@ def test_training_on_scribbles_says_so_and_validates_on_the_strokes(tmp_path, ca
     assert re.search(r"validation scores only the labelled [23]\.\d% of its pixels", said)
     on_strokes = evaluate(summary["best_checkpoint"], split="val", progress=False)
     assert on_strokes["nasa_iou"] == pytest.approx(summary["best_val_iou"], abs=0.02)
+
+
+def test_pseudo_labels_fill_only_unlabelled_pixels_where_the_model_is_sure():
+    from csunet.data.masks import IGNORE_INDEX
+    from csunet.train.self_training import fill_unlabelled
+
+    mask = np.array([[0, IGNORE_INDEX, IGNORE_INDEX, 2]], dtype=np.uint8)
+    predicted = np.array([[1, 1, 2, 0]], dtype=np.uint8)
+    confidence = np.array([[0.99, 0.95, 0.5, 0.99]])
+    assert fill_unlabelled(mask, predicted, confidence).tolist() == [[0, 1, IGNORE_INDEX, 2]]
+
+
+def test_pseudo_labels_train_twice_in_the_budget_and_keep_the_strokes_for_validation(
+    tmp_path, caplog, monkeypatch
+):
+    """Strokes -> a first round -> its predictions fill the training masks -> a second round from the first round's
+    weights, the validation masks still the strokes; the steps shared out between the rounds. (Three steps make no
+    model sure of anything: every prediction counts here; the confidence rule is the test above.)"""
+    from csunet.data import SegmentationDataset
+    from csunet.data.masks import IGNORE_INDEX
+    from csunet.data.scribbles import write_scribble_dataset
+    from csunet.train import self_training
+
+    monkeypatch.setattr(self_training, "CONFIDENCE", 0.0)
+    caplog.set_level(logging.INFO, logger="csunet")
+    data = write_scribble_dataset("sample", tmp_path / "strokes", 0.03, seed=0)
+    config = tiny_config(tmp_path, "self", data=str(data), recipe="fast", max_steps=6, max_epochs=100, val_tiles=0,
+                         pseudo_labels=True)  # fmt: skip
+    summary = train(config, progress=False)
+    pseudo = summary["pseudo_labels"]
+    first = Path(pseudo["first_round"])
+    assert first.name == "self-round1" and (first / "checkpoints" / "best.ckpt").is_file()
+    assert pseudo["first_round_steps"] == 3 and summary["steps"] == 3
+    second = TrainConfig.load(Path(summary["run_dir"]) / "config.yaml")
+    assert second.init_weights == str(first / "checkpoints" / "best.ckpt") and not second.pseudo_labels
+    assert second.augment == "super"  # the sample's preset, whatever the copied description is called
+    filled = SegmentationDataset(second.data, "train", cache=False)
+    strokes = SegmentationDataset(data, "train", cache=False)
+    before = after = 0
+    for index in range(len(strokes)):
+        painted, full = strokes.load(index)[1], filled.load(index)[1]
+        assert np.array_equal(full[painted != IGNORE_INDEX], painted[painted != IGNORE_INDEX])  # strokes kept
+        before, after = before + int((painted != IGNORE_INDEX).sum()), after + int((full != IGNORE_INDEX).sum())
+    assert before < 0.05 * after and after == sum(m.size for m in (filled.load(i)[1] for i in range(len(filled))))
+    assert pseudo["labelled_after"] == 1.0 and pseudo["labelled_before"] == pytest.approx(0.03, abs=0.002)
+    for index in range(len(SegmentationDataset(data, "val", cache=False))):  # validation: the painted strokes
+        assert np.array_equal(SegmentationDataset(second.data, "val", cache=False).load(index)[1],
+                              SegmentationDataset(data, "val", cache=False).load(index)[1])  # fmt: skip
+    assert "pseudo-labels: 3.0% of the training pixels painted, 100.0% labelled after filling" in caplog.text
+    assert not (first / "test_metrics.json").exists()  # the first round's time goes to training
+    assert set(summary["test"]["per_class_iou"]) == {"matrix", "secondary", "tertiary"}
+
+
+def test_pseudo_labels_on_complete_masks_are_refused_naming_the_setting(tmp_path):
+    with pytest.raises(SettingsError, match="pseudo_labels fills unlabelled pixels, and 100% of the training"):
+        train(tiny_config(tmp_path, "dense", recipe="fast", max_steps=2, pseudo_labels=True), progress=False)
+    assert not (tmp_path / "dense").exists() and not (tmp_path / "dense-round1").exists()

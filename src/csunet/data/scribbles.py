@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -123,12 +124,27 @@ def write_scribble_dataset(
     sparse_splits: tuple[str, ...] = ("train", "val"),
     data_root: str | os.PathLike | None = None,
 ) -> Path:
-    """Write a sparse copy of ``data`` into ``out``: index masks (class k at value k, unlabelled at 255) holding
-    scribbles for ``sparse_splits`` and the complete masks for the other splits, and a ``dataset.yaml`` reading
-    them beside the original images. Returns the description's path."""
+    """Write a sparse copy of ``data`` into ``out``: scribbles for ``sparse_splits`` and the complete masks for the
+    other splits (:func:`write_masks_copy`). Returns the description's path."""
     if not 0 < share <= 1:
         raise DataError(f"the labelled share must be in (0, 1], not {share}")
     description = load_description(data, data_root)
+
+    def scribbled(split: str, image_path: Path, mask: np.ndarray) -> np.ndarray:
+        return simulate_scribbles(mask, share, _seed(seed, image_path.name)) if split in sparse_splits else mask
+
+    return write_masks_copy(description, out, f"{description.name}-scribbles-{share:g}", scribbled)
+
+
+def write_masks_copy(
+    description: DatasetDescription,
+    out: str | os.PathLike,
+    name: str,
+    change: Callable[[str, Path, np.ndarray], np.ndarray] | None = None,
+) -> Path:
+    """Write ``description``'s masks into ``out`` as index masks (class k at value k, unlabelled at 255), each
+    mask first passed through ``change(split, image path, class mask)``, and a ``dataset.yaml`` reading them beside
+    the original images. Returns the description's path."""
     out = Path(out)
     if out.joinpath("dataset.yaml").exists():
         raise DataError(f"{out}: holds a dataset already; choose a new folder")
@@ -141,20 +157,20 @@ def write_scribble_dataset(
             raise DataError(f"{folders.images}: split {split!r} has no image with a matching mask")
         for image_path, mask_path in pairs:
             mask = read_mask(mask_path, description.encoding)
-            if split in sparse_splits:
-                mask = simulate_scribbles(mask, share, _seed(seed, image_path.name))
+            if change is not None:
+                mask = change(split, image_path, mask)
             raw = np.where(mask == IGNORE_INDEX, UNLABELLED_VALUE, mask).astype(np.uint8)
             atomic_write_bytes(target / f"{image_path.stem}.png", png_bytes(raw))
         splits[split] = SplitFolders(folders.images.resolve(), target.resolve(), folders.names)
     values = {index: index for index in range(description.num_classes)}
-    sparse = replace(
+    copy = replace(
         description,
-        name=f"{description.name}-scribbles-{share:g}",
+        name=name,
         encoding=IndexEncoding(values, ignore=UNLABELLED_VALUE),
         splits=splits,
         mask_suffix="",
         source=None,
     )
     path = out / "dataset.yaml"
-    sparse.save(path)
+    copy.save(path)
     return path

@@ -58,7 +58,8 @@ class TrainConfig:
     """Photometric augmentation: mild (the paper's) or wide (gamma 0.4-2.5, contrast and brightness +-40 %, a
     brightness gradient: what another specimen or setting looks like); default: the recipe's."""
     class_weights: str | list[float] | None = None
-    """None, ``auto`` (median-frequency balancing over the training masks), or one weight per class."""
+    """None, ``auto`` (inverse class frequency of the training masks to the power of the class temperature, or
+    median-frequency balancing where that is 0), or one weight per class."""
     optimizer: str | None = None
     """adam or adamw; default: the recipe's."""
     lr: float | None = None
@@ -109,6 +110,9 @@ class TrainConfig:
     """For data given as one folder pair: the share of images held out for the final test (0: none)."""
     val_overlap: float = 0.25
     """Tile overlap when validating whole images."""
+    pseudo_labels: bool = False
+    """For sparse masks (strokes): after half the budget, fill the unlabelled training pixels where the model is
+    confident (csunet.train.self_training) and train on from that model for the rest of the budget."""
     decide_cleanup: bool = True
     """At the end, evaluate the whole validation split once more and keep the clean-up rules that bring its
     measurements closer to the truth (csunet.cleanup); the checkpoint carries them."""
@@ -196,10 +200,12 @@ class TrainConfig:
         for weight in self.class_weights if isinstance(self.class_weights, list) else []:
             check_range(owner, "class_weights", weight, 0)
 
-    def resolved_preset(self) -> str:
+    def resolved_preset(self, dataset_name: str | None = None) -> str:
+        """The augmentation preset: the one given, or from the data set's name (a copy of a task, such as its
+        strokes, keeps the task's preset), else from the data's file name."""
         if self.augment != "auto":
             return self.augment
-        name = Path(self.data).stem.lower()
+        name = (dataset_name or Path(self.data).stem).lower()
         return "ebc" if name.startswith("ebc") else "super" if name.startswith(("super", "sample")) else "default"
 
     def to_dict(self) -> dict:

@@ -24,26 +24,46 @@ from csunet.train.recipes import LOSSES
 
 class BCEDiceLoss(nn.Module):
     """``bce_weight * BCE + dice_weight * (1 - Dice)``, Dice with additive ``smooth`` over all pixels and channels,
-    or with ``per_class`` the mean of one Dice per channel (each over the batch's pixels)."""
+    or with ``per_class`` the mean of one Dice per channel (each over the batch's pixels).
+
+    ``class_weights`` (one per class) weigh each pixel's BCE by its true class, as weighted cross-entropy does, and
+    the per-class Dice terms by their channel's class (channel ``c`` is class ``c``; a single channel is class 1)."""
 
     def __init__(
-        self, bce_weight: float = 0.7, dice_weight: float = 0.3, smooth: float = 1.0, per_class: bool = False
+        self,
+        bce_weight: float = 0.7,
+        dice_weight: float = 0.3,
+        smooth: float = 1.0,
+        per_class: bool = False,
+        class_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.bce_weight, self.dice_weight, self.smooth = bce_weight, dice_weight, smooth
         self.per_class = per_class
+        weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.register_buffer("class_weights", weights, persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         truth = one_hot_target(target, logits.shape[1])
-        valid = (target != IGNORE_INDEX).unsqueeze(1).expand_as(logits).float()
-        count = valid.sum().clamp_min(1)
-        bce = F.binary_cross_entropy_with_logits(logits, truth, weight=valid, reduction="sum") / count
+        labelled = target != IGNORE_INDEX
+        pixel_weight = labelled.float()
+        if self.class_weights is not None:
+            pixel_weight = pixel_weight * self.class_weights[torch.where(labelled, target, 0)]
+        valid = labelled.unsqueeze(1).expand_as(logits).float()
+        weight = pixel_weight.unsqueeze(1).expand_as(logits)
+        bce = F.binary_cross_entropy_with_logits(logits, truth, weight=weight, reduction="sum")
+        bce = bce / weight.sum().clamp_min(1e-8)
         probs = torch.sigmoid(logits) * valid
         truth = truth * valid
         summed = (0, 2, 3) if self.per_class else (0, 1, 2, 3)  # keep the channel axis: one Dice per class
         intersection = (probs * truth).sum(summed)
         dice = (2 * intersection + self.smooth) / (probs.sum(summed) + truth.sum(summed) + self.smooth)
-        return self.bce_weight * bce + self.dice_weight * (1 - dice.mean())
+        if self.per_class and self.class_weights is not None:
+            channel_weights = self.class_weights[-logits.shape[1] :]  # one channel: the foreground class
+            loss_dice = ((1 - dice) * channel_weights).sum() / channel_weights.sum()
+        else:
+            loss_dice = 1 - dice.mean()
+        return self.bce_weight * bce + self.dice_weight * loss_dice
 
 
 class _WeightedLoss(nn.Module):
@@ -113,9 +133,7 @@ def build_loss(name: str, class_weights: Sequence[float] | None = None) -> nn.Mo
     if name not in LOSSES:
         raise SettingsError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     if name in ("bce-dice", "bce-class-dice"):
-        if class_weights is not None:
-            raise SettingsError(f"the {name} loss takes no class weights; use --loss ce, focal or tversky")
-        return BCEDiceLoss(per_class=name == "bce-class-dice")
+        return BCEDiceLoss(per_class=name == "bce-class-dice", class_weights=class_weights)
     return {"ce": CrossEntropyLoss, "focal": FocalLoss, "tversky": TverskyLoss}[name](class_weights)
 
 
@@ -128,8 +146,9 @@ def class_frequencies(masks: Iterable[np.ndarray], num_classes: int) -> np.ndarr
     return counts / max(int(counts.sum()), 1)
 
 
-def median_frequency_weights(frequencies: np.ndarray) -> list[float]:
-    """Median-frequency balancing (Eigen & Fergus 2015): weight = median frequency / class frequency.
+def inverse_frequency_weights(frequencies: np.ndarray, temperature: float = 1.0) -> list[float]:
+    """``(median frequency / class frequency) ** temperature``: at temperature 1 median-frequency balancing (Eigen &
+    Fergus 2015), lower temperatures temper it as the class-centred crops are tempered (``train/sampling.py``).
 
     A class absent from the masks gets the largest weight of the present ones (it cannot be learnt from them).
     """
@@ -137,6 +156,6 @@ def median_frequency_weights(frequencies: np.ndarray) -> list[float]:
     if not present.any():
         raise SettingsError("the training masks contain no labelled pixels")
     median = float(np.median(frequencies[present]))
-    weights = np.where(present, median / np.where(present, frequencies, 1), 0.0)
+    weights = np.where(present, median / np.where(present, frequencies, 1), 0.0) ** temperature
     weights[~present] = weights[present].max()
     return [round(float(w), 6) for w in weights]

@@ -58,7 +58,7 @@ from csunet.runs import (
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SPARSE_BELOW, SegmentationDataModule
 from csunet.train.history import EpochHistory
-from csunet.train.losses import class_frequencies, median_frequency_weights
+from csunet.train.losses import class_frequencies, inverse_frequency_weights
 from csunet.train.module import SegmentationModule
 from csunet.train.plan import plan
 from csunet.train.recipes import ACTIVATIONS
@@ -124,7 +124,7 @@ def model_meta(config: TrainConfig, description) -> CheckpointMeta:
         normalisation=Normalisation(tuple(IMAGENET_MEAN), tuple(IMAGENET_STD), config.intensity),
         tile_size=config.tile_size,
         activation=ACTIVATIONS[config.loss],
-        augment=config.resolved_preset(),
+        augment=config.resolved_preset(description.name),
         pixel_size_um=description.pixel_size_um,
         background=description.background,
         recipe=config.to_dict(),
@@ -132,10 +132,17 @@ def model_meta(config: TrainConfig, description) -> CheckpointMeta:
 
 
 def resolve_class_weights(config: TrainConfig, datamodule: SegmentationDataModule, num_classes: int):
+    """The loss's class weights: none, the numbers given, or for ``auto`` the inverse class frequencies of the
+    training masks tempered by the class temperature of the crops (median-frequency balancing where that is 0)."""
     if config.class_weights is None:
         return None
     if config.class_weights == "auto":
-        return median_frequency_weights(class_frequencies(datamodule.train_masks(), num_classes))
+        temperature = config.class_temperature or 1.0
+        weights = inverse_frequency_weights(class_frequencies(datamodule.train_masks(), num_classes), temperature)
+        if rank_zero_only.rank == 0:
+            shown = ", ".join(f"{name} {w:.2f}" for name, w in zip(datamodule.description.classes, weights))
+            log.info(f"derived from the data: class weights {shown} (inverse frequency ** {temperature:g})")
+        return weights
     weights = [float(w) for w in config.class_weights]
     if len(weights) != num_classes:
         raise SettingsError(f"{len(weights)} class weights given for {num_classes} classes")
@@ -203,6 +210,11 @@ def train(
     started = time.monotonic()
     keep_freed_memory()
     run_dir = _agreed_run_dir(config, run_dir)
+    if config.pseudo_labels and not resume:  # two runs of this function (a resumed run is one of them)
+        from csunet.train.self_training import train_in_two_rounds
+
+        refuse_existing_run(run_dir)
+        return train_in_two_rounds(config, run_dir, progress, callbacks)
     with removed_if_left_empty(run_dir), _quiet_lightning():
         if rank_zero_only.rank == 0 and not resume:
             refuse_existing_run(run_dir)
@@ -236,7 +248,7 @@ def _train(
     datamodule = SegmentationDataModule(
         description,
         config.tile_size,
-        config.resolved_preset(),
+        config.resolved_preset(description.name),
         config.batch_size,
         config.crops_per_epoch,
         config.val_split,
