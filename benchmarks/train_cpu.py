@@ -61,7 +61,7 @@ ABLATION = {
     "... with one Dice per class (bce-class-dice): fast as shipped": {"recipe": "fast"},
 }  # fmt: skip
 MODIFIERS = {"wide": {"photometric": "wide"}, "mild": {"photometric": "mild"}, "equalize": {"intensity": "equalize"},
-             "raw": {"intensity": "none"}}  # fmt: skip
+             "raw": {"intensity": "none"}, "weighted": {"class_weights": "auto"}}  # fmt: skip
 """`--recipes fast+equalize+wide`: a recipe with these settings changed (labels name what a row ran with)."""
 RESULTS = Path(__file__).parent / "results"
 FAST_TILE = RECIPES["fast"]["tile_size"]
@@ -172,7 +172,8 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
         "cpu": cpu_name(), "tile_size": planned.tile_size,
         "settings": settings | {"init": init, "class_crops": config.class_crops, "model_settings": model_settings,
                                 "loss": config.loss, "intensity": config.intensity, "photometric": config.photometric,
-                                "class_temperature": config.class_temperature},
+                                "class_temperature": config.class_temperature,
+                                "class_weights": config.class_weights},
         "nasa_iou": test["nasa_iou"], "miou_without_background": test["miou_without_background"],
         "per_class_iou": test["per_class_iou"], "epochs": summary["epochs"], "steps": summary["steps"],
         "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "curve": curve(Path(summary["run_dir"])),
@@ -204,7 +205,9 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "were measured before the fast recipe centred crops on classes; fast rows measured before 2026-12-02 drew the",
         "class of a centred crop uniformly among those in the image, later ones by tempered inverse pixel frequency",
         "(`--class-temperature 0.5`). `mild`/`wide jitter`: the photometric augmentation; `equalize`: per-image",
-        "histogram equalisation (`--recipes fast+equalize+wide`). `cores used / others'`: the CPU this run got (user",
+        "histogram equalisation (`--recipes fast+equalize+wide`); `class-weighted loss`: `--class-weights auto`",
+        "(`--recipes fast+weighted`: each class weighted by its inverse pixel frequency ** 0.5, as the crops are).",
+        "`cores used / others'`: the CPU this run got (user",
         "+ system seconds over wall seconds) and what every other process used meanwhile; `shared` when the others",
         f"used {ALONE_BELOW} of a core or more: such a row did not have the machine to itself.",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
@@ -252,7 +255,7 @@ def share_cell(row: dict) -> str:
 def recipe_label(row: dict) -> str:
     """The recipe's name, marked when a fast row was measured before the recipe centred crops on classes, or (on a
     task of several classes, where it differs) before it took one Dice per class; then what it standardised and
-    jittered (rows from before these settings existed had none and mild)."""
+    jittered (rows from before these settings existed had none and mild), and whether its loss was class-weighted."""
     if row["recipe"] != "fast":
         return row["recipe"]
     if row["settings"].get("class_crops", 0.0) == 0:
@@ -261,7 +264,8 @@ def recipe_label(row: dict) -> str:
         return "fast, pooled Dice"
     intensity = row["settings"].get("intensity", "none")
     photometric = row["settings"].get("photometric", "mild")
-    return "fast" + ("" if intensity == "none" else f", {intensity}") + f", {photometric} jitter"
+    weighted = ", class-weighted loss" if row["settings"].get("class_weights") == "auto" else ""
+    return "fast" + ("" if intensity == "none" else f", {intensity}") + f", {photometric} jitter" + weighted
 
 
 def recipe_settings(name: str) -> dict:

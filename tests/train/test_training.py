@@ -243,6 +243,7 @@ def test_pseudo_labels_train_twice_in_the_budget_and_keep_the_strokes_for_valida
                          pseudo_labels=True)  # fmt: skip
     summary = train(config, progress=False)
     pseudo = summary["pseudo_labels"]
+    assert json.loads((Path(summary["run_dir"]) / "summary.json").read_text())["pseudo_labels"] == pseudo
     first = Path(pseudo["first_round"])
     assert first.name == "self-round1" and (first / "checkpoints" / "best.ckpt").is_file()
     assert pseudo["first_round_steps"] == 3 and summary["steps"] == 3

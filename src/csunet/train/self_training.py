@@ -32,6 +32,7 @@ from csunet.data.masks import IGNORE_INDEX, read_mask
 from csunet.data.scribbles import write_masks_copy
 from csunet.errors import SettingsError
 from csunet.predictor import Predictor
+from csunet.runs import RunFolder, write_json
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SPARSE_BELOW
 
@@ -121,6 +122,7 @@ def train_in_two_rounds(config: TrainConfig, run_dir: Path, progress: bool, call
         "confidence": CONFIDENCE,
         "masks": str(full.parent),
     }
+    write_json(RunFolder(summary["run_dir"]).summary, summary)
     return summary
 
 
