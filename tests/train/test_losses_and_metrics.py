@@ -21,6 +21,7 @@ from csunet.train.losses import (
     TverskyLoss,
     build_loss,
     class_frequencies,
+    derived_class_weights,
     inverse_frequency_weights,
 )
 from csunet.train.recipes import ACTIVATIONS, LOSSES
@@ -195,3 +196,19 @@ def test_inverse_frequency_weights_by_hand():
     # tempered as the crops are: the square roots at temperature 0.5, all equal at 0
     assert inverse_frequency_weights(freq, 0.5) == pytest.approx([0.5**0.5, 1.0, 3**0.5, 3**0.5])
     assert inverse_frequency_weights(freq, 0.0) == pytest.approx([1.0, 1.0, 1.0, 1.0])
+
+
+def test_rare_weighs_the_loss_only_when_a_class_holds_under_one_percent():
+    """Drawn masks: a 100x100 mask with 50 pixels of class 2 (0.5 %) is weighted as ``auto`` would; the same with
+    200 pixels (2 %, like the NASA tertiary phase) is not weighted at all."""
+    mask = np.zeros((100, 100), np.uint8)
+    mask[:40] = 1
+    mask[90:, :5] = 2  # 50 pixels
+    frequencies = class_frequencies([mask], 3)
+    assert frequencies.tolist() == pytest.approx([0.5950, 0.40, 0.005])
+    weighted = derived_class_weights("rare", frequencies, 0.5)
+    assert weighted == derived_class_weights("auto", frequencies, 0.5)
+    assert weighted == pytest.approx([(0.40 / 0.595) ** 0.5, 1.0, (0.40 / 0.005) ** 0.5], rel=1e-5)
+    mask[80:, :10] = 2  # 200 pixels: 2 %
+    assert derived_class_weights("rare", class_frequencies([mask], 3), 0.5) is None
+    assert derived_class_weights("auto", class_frequencies([mask], 3), 0.5) is not None

@@ -181,6 +181,10 @@ def test_a_fast_run_ends_on_a_validated_checkpoint(tmp_path):
     assert math.isfinite(summary["best_val_iou"]) and summary["best_checkpoint"]
     state = torch.load(summary["best_checkpoint"], weights_only=True)
     assert state["csunet"]["recipe"]["optimizer"] == "adamw"
+    # the sample's rarest class holds 2-8 % of the pixels: class_weights rare leaves the loss unweighted
+    assert (
+        state["csunet"]["recipe"]["class_weights"] == "rare" and state["hyper_parameters"]["class_weights"] is None
+    )
 
 
 def test_a_time_budget_ends_with_a_validation_inside_it(tmp_path):

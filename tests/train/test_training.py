@@ -213,6 +213,8 @@ def test_training_on_scribbles_says_so_and_validates_on_the_strokes(tmp_path, ca
     assert re.search(r"validation scores only the labelled [23]\.\d% of its pixels", said)
     on_strokes = evaluate(summary["best_checkpoint"], split="val", progress=False)
     assert on_strokes["nasa_iou"] == pytest.approx(summary["best_val_iou"], abs=0.02)
+    # the copy is named after the sample (sample-scribbles-0.03), its file dataset.yaml: the sample's preset
+    assert load_checkpoint(summary["best_checkpoint"]).meta.augment == "super"
 
 
 def test_pseudo_labels_fill_only_unlabelled_pixels_where_the_model_is_sure():

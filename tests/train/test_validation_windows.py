@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from benchmarks.rare_phases import CLASSES, make_dataset
 
+from csunet.checkpoint import read_checkpoint
 from csunet.data import load_description
 from csunet.train import TrainConfig, train
 from csunet.train.plan import VALIDATION_TILE_LIMIT, plan
@@ -51,3 +52,6 @@ def test_large_validation_images_are_validated_on_windows_and_whole_at_the_end(t
     full = summary["full_validation"]
     assert set(full["per_class_iou"]) == set(CLASSES) and 0 <= full["nasa_iou"] <= 1
     assert json.loads(Path(summary["run_dir"], "summary.json").read_text())["full_validation"] == full
+    # inclusions and cracks hold under 1 % of the pixels: the fast recipe weighs the loss (class_weights: rare)
+    weights = read_checkpoint(summary["best_checkpoint"])["hyper_parameters"]["class_weights"]
+    assert weights[CLASSES["inclusion"]] > weights[CLASSES["carbide"]] > weights[CLASSES["matrix"]]

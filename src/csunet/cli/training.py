@@ -28,7 +28,7 @@ from csunet.demo import DEMO_MINUTES, DEMO_STEPS
 from csunet.export.int8 import CALIBRATION_TILES, MAX_DROP, export_int8
 from csunet.pretrain.config import PretrainConfig
 from csunet.train.config import TrainConfig
-from csunet.train.recipes import RECIPES
+from csunet.train.recipes import CLASS_WEIGHTS, RECIPES
 
 RECIPE_VALUES = {
     name: "(" + ", ".join(f"{recipe} {values[name]:g}" if isinstance(values[name], float) else f"{recipe} {values[name]}"
@@ -82,12 +82,12 @@ def print_agreement(result: dict) -> None:
 
 
 def _class_weights(text: str | None):
-    if text is None or text in ("none", "auto"):
-        return None if text in (None, "none") else "auto"
+    if text is None or text in CLASS_WEIGHTS:
+        return text
     try:
         return [float(part) for part in text.split(",")]
     except ValueError:
-        fail(f"--class-weights takes none, auto or numbers separated by commas, not {text!r}")
+        fail(f"--class-weights takes {', '.join(CLASS_WEIGHTS)} or numbers separated by commas, not {text!r}")
 
 
 @app.command()
@@ -102,7 +102,11 @@ def train(
     data: DataOption = None,
     data_root: DataRoot = None,
     class_weights: Annotated[
-        str | None, typer.Option(help="none, auto, or one number per class (w0,w1,..).")
+        str | None,
+        typer.Option(
+            help="none; auto (inverse class frequency, tempered as the crops); rare (auto when a class holds under "
+            f"1 % of the training pixels); or one number per class (w0,w1,..) {RECIPE_VALUES['class_weights']}."
+        ),
     ] = None,
     resume: ResumeOption = None,
 ) -> None:

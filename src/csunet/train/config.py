@@ -16,7 +16,7 @@ from csunet.data.intensity import INTENSITY_METHODS
 from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_choice, check_field_types, check_range
 from csunet.hardware import check_hardware
-from csunet.train.recipes import DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
+from csunet.train.recipes import CLASS_WEIGHTS, DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
 from csunet.utils import read_yaml
 
 
@@ -58,8 +58,10 @@ class TrainConfig:
     """Photometric augmentation: mild (the paper's) or wide (gamma 0.4-2.5, contrast and brightness +-40 %, a
     brightness gradient: what another specimen or setting looks like); default: the recipe's."""
     class_weights: str | list[float] | None = None
-    """None, ``auto`` (inverse class frequency of the training masks to the power of the class temperature, or
-    median-frequency balancing where that is 0), or one weight per class."""
+    """How the loss weighs the classes: ``none``; ``auto`` (each class by the inverse of its share of the training
+    pixels to the power of the class temperature, or median-frequency balancing where that is 0); ``rare`` (auto
+    when a class holds under 1 % of the training pixels, else none); or one weight per class; default: the
+    recipe's."""
     optimizer: str | None = None
     """adam or adamw; default: the recipe's."""
     lr: float | None = None
@@ -193,9 +195,9 @@ class TrainConfig:
         check_range(owner, "val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
         check_range(owner, "test_fraction", self.test_fraction, 0, 1, high_open=True)
         check_range(owner, "val_overlap", self.val_overlap, 0, MAX_OVERLAP)
-        if isinstance(self.class_weights, str) and self.class_weights != "auto":
+        if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
             raise SettingsError(
-                f"class_weights takes none, auto or one number per class, not {self.class_weights!r}"
+                f"class_weights takes {', '.join(CLASS_WEIGHTS)} or one number per class, not {self.class_weights!r}"
             )
         for weight in self.class_weights if isinstance(self.class_weights, list) else []:
             check_range(owner, "class_weights", weight, 0)

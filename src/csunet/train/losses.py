@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
 from csunet.metrics import one_hot_target
-from csunet.train.recipes import LOSSES
+from csunet.train.recipes import LOSSES, RARE_SHARE
 
 
 class BCEDiceLoss(nn.Module):
@@ -159,3 +159,12 @@ def inverse_frequency_weights(frequencies: np.ndarray, temperature: float = 1.0)
     weights = np.where(present, median / np.where(present, frequencies, 1), 0.0) ** temperature
     weights[~present] = weights[present].max()
     return [round(float(w), 6) for w in weights]
+
+
+def derived_class_weights(setting: str, frequencies: np.ndarray, temperature: float) -> list[float] | None:
+    """``auto``: :func:`inverse_frequency_weights`; ``rare``: the same when a class holds less than ``RARE_SHARE``
+    of the labelled pixels, else None (no weighting)."""
+    rare = bool(((frequencies > 0) & (frequencies < RARE_SHARE)).any())
+    if setting == "rare" and not rare:
+        return None
+    return inverse_frequency_weights(frequencies, temperature)

@@ -32,6 +32,7 @@ RECIPES: dict[str, dict] = {
         "tile_size": 512,
         "class_crops": 0.0,
         "class_temperature": 0.0,
+        "class_weights": "none",
         "loss": "bce-dice",
         "intensity": "none",
         "photometric": "mild",
@@ -48,6 +49,7 @@ RECIPES: dict[str, dict] = {
         "tile_size": 128,
         "class_crops": 0.5,
         "class_temperature": 0.5,
+        "class_weights": "rare",
         "loss": "bce-class-dice",
         "intensity": "none",
         "photometric": "mild",
@@ -65,6 +67,12 @@ SMALL_MODEL = {
 and one Swin block per stage at embed 48; on two CPU cores it learns far more per minute than the paper's Swin-T
 (benchmarks/results/recipe_ablation.md)."""
 OPTIMIZERS = ("adam", "adamw")
+CLASS_WEIGHTS = ("none", "auto", "rare")
+"""Class weightings of the loss by name (``class_weights``; a list of numbers is the other kind)."""
+RARE_SHARE = 0.01
+"""``class_weights: rare`` weighs the loss when a class holds less than this share of the training pixels: there
+class-centred crops alone left the rarest classes behind (``benchmarks/results/rare_phases.md``), while on the NASA
+tasks, whose rarest class holds 2-3 %, weighting cost validation IoU (``benchmarks/results/train_cpu.md``)."""
 SCHEDULES = ("two-stage", "cosine")
 PHOTOMETRIC = ("mild", "wide")
 """Photometric augmentations (``csunet.train.augment``): the paper's, and one spanning other specimens."""

@@ -58,10 +58,10 @@ from csunet.runs import (
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SPARSE_BELOW, SegmentationDataModule
 from csunet.train.history import EpochHistory
-from csunet.train.losses import class_frequencies, inverse_frequency_weights
+from csunet.train.losses import class_frequencies, derived_class_weights
 from csunet.train.module import SegmentationModule
 from csunet.train.plan import plan
-from csunet.train.recipes import ACTIVATIONS
+from csunet.train.recipes import ACTIVATIONS, RARE_SHARE
 from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
 from csunet.utils import keep_freed_memory, removed_if_left_empty, writable_folder
@@ -132,20 +132,24 @@ def model_meta(config: TrainConfig, description) -> CheckpointMeta:
 
 
 def resolve_class_weights(config: TrainConfig, datamodule: SegmentationDataModule, num_classes: int):
-    """The loss's class weights: none, the numbers given, or for ``auto`` the inverse class frequencies of the
-    training masks tempered by the class temperature of the crops (median-frequency balancing where that is 0)."""
-    if config.class_weights is None:
-        return None
-    if config.class_weights == "auto":
-        temperature = config.class_temperature or 1.0
-        weights = inverse_frequency_weights(class_frequencies(datamodule.train_masks(), num_classes), temperature)
-        if rank_zero_only.rank == 0:
-            shown = ", ".join(f"{name} {w:.2f}" for name, w in zip(datamodule.description.classes, weights))
-            log.info(f"derived from the data: class weights {shown} (inverse frequency ** {temperature:g})")
+    """The loss's class weights as ``config.class_weights`` says (:func:`derived_class_weights`), printed when
+    derived from the training masks."""
+    if isinstance(config.class_weights, list):
+        weights = [float(w) for w in config.class_weights]
+        if len(weights) != num_classes:
+            raise SettingsError(f"{len(weights)} class weights given for {num_classes} classes")
         return weights
-    weights = [float(w) for w in config.class_weights]
-    if len(weights) != num_classes:
-        raise SettingsError(f"{len(weights)} class weights given for {num_classes} classes")
+    if config.class_weights == "none":
+        return None
+    frequencies = class_frequencies(datamodule.train_masks(), num_classes)
+    temperature = config.class_temperature or 1.0
+    weights = derived_class_weights(config.class_weights, frequencies, temperature)
+    if weights is not None and rank_zero_only.rank == 0:
+        names = datamodule.description.classes
+        shown = ", ".join(f"{name} {w:.2f}" for name, w in zip(names, weights))
+        rare = [name for name, share in zip(names, frequencies) if 0 < share < RARE_SHARE]
+        why = f"; {', '.join(rare)} under {RARE_SHARE:.0%} of the training pixels" if rare else ""
+        log.info(f"derived from the data: class weights {shown} (inverse frequency ** {temperature:g}{why})")
     return weights
 
 

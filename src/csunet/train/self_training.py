@@ -109,7 +109,7 @@ def train_in_two_rounds(config: TrainConfig, run_dir: Path, progress: bool, call
     spent = (time.monotonic() - started) / 60
     second = dataclasses.replace(
         config, **same, data=str(full), name=run_dir.name, init_weights=first_summary["best_checkpoint"],
-        max_steps=config.max_steps - first.max_steps if config.max_steps else config.max_steps,
+        max_steps=max(config.max_steps - first.max_steps, 1) if config.max_steps else config.max_steps,
         max_minutes=max(config.max_minutes - spent, 0.1) if config.max_minutes else None,
     )  # fmt: skip
     summary = train(second, progress=progress, callbacks=callbacks)
