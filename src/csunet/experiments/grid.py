@@ -55,12 +55,13 @@ class GridRun:
         }
 
 
-SETTINGS_OF_FIRST_GRIDS = ("lr", "tile_size", "loss")
+SETTINGS_OF_FIRST_GRIDS = ("lr", "tile_size", "loss", "class_weights")
 """The paper recipe's settings that configurations held before recipes existed."""
 ADDED_SINCE_FIRST_GRIDS = {
     "test_fraction": 0.2,
     "recipe": "paper",
     "init_weights": None,
+    "pseudo_labels": False,
     **{k: v for k, v in RECIPES["paper"].items() if k not in SETTINGS_OF_FIRST_GRIDS},
 }
 """Settings added after grids were first run: at their paper values they leave run ids as they were, so existing
@@ -85,6 +86,8 @@ def run_id(config: TrainConfig) -> str:
         "decide_cleanup",
     ):
         data.pop(key, None)
+    if data.get("class_weights") == "none":  # the first grids held no weighting as null
+        data["class_weights"] = None
     for key, default in ADDED_SINCE_FIRST_GRIDS.items():
         if data.get(key) == default:
             data.pop(key)

@@ -113,8 +113,8 @@ class TrainConfig:
     val_overlap: float = 0.25
     """Tile overlap when validating whole images."""
     pseudo_labels: bool = False
-    """For sparse masks (strokes): after half the budget, fill the unlabelled training pixels where the model is
-    confident (csunet.train.self_training) and train on from that model for the rest of the budget."""
+    """For sparse masks (strokes): after half the budget, give the unlabelled training pixels the class the model
+    is sure of, and train on from that model for the rest (off: it did not pay in minutes; docs/data.md)."""
     decide_cleanup: bool = True
     """At the end, evaluate the whole validation split once more and keep the clean-up rules that bring its
     measurements closer to the truth (csunet.cleanup); the checkpoint carries them."""
