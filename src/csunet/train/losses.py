@@ -1,8 +1,8 @@
 """Training losses. The paper's (NASA's recipe) is ``bce-dice``: 0.7 x BCE + 0.3 x Dice on sigmoid outputs against
 one-hot masks, the Dice pooled over every class's pixels. Micrographs are imbalanced (Super's tertiary phase ~2.5 %
 of pixels, EBC's cracks ~0.3 %), so the pooled Dice barely notices a rare class; ``bce-class-dice`` averages one
-Dice per class instead, and weighted cross-entropy, focal and Tversky losses are offered too, with class weights
-computable from the masks.
+Dice per class instead; cross-entropy, focal and Tversky losses are offered too. Every loss takes class weights,
+given or derived from the masks (:func:`derived_class_weights`).
 
 Every loss ignores pixels labelled ``IGNORE_INDEX`` (partial labels).
 """
