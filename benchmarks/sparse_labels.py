@@ -37,7 +37,7 @@ import torch
 
 from benchmarks.train_cpu import MODELS, CpuShare, cpu_name, had_machine, save_figure
 from csunet.data import SegmentationDataset, load_description
-from csunet.data.masks import IGNORE_INDEX
+from csunet.data.masks import IGNORE_INDEX, labelled_share
 from csunet.data.scribbles import write_scribble_dataset
 from csunet.data.tasks import resolve_data_root
 from csunet.evaluate import evaluate
@@ -156,8 +156,7 @@ def run_task(
 
 def _labelled_share(folder: Path) -> float:
     dataset = SegmentationDataset(folder, "train", cache=False)
-    masks = [dataset.load(i)[1] for i in range(len(dataset))]
-    return float(sum(int((m != IGNORE_INDEX).sum()) for m in masks) / sum(m.size for m in masks))
+    return labelled_share(dataset.load(i)[1] for i in range(len(dataset)))
 
 
 def table(rows: list[dict], options: str = "") -> str:

@@ -8,6 +8,7 @@ Decoded masks are uint8 (H, W) class indices with ``IGNORE_INDEX`` marking unlab
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +133,14 @@ class ColourEncoding:
 
 
 MaskEncoding = IndexEncoding | ColourEncoding
+
+
+def labelled_share(masks: Iterable[np.ndarray]) -> float:
+    """Share of the pixels of ``masks`` that are labelled (not ``IGNORE_INDEX``); 0 for no pixels."""
+    labelled = total = 0
+    for mask in masks:
+        labelled, total = labelled + int((mask != IGNORE_INDEX).sum()), total + mask.size
+    return labelled / max(total, 1)
 
 
 def read_mask(path: str | os.PathLike, encoding: MaskEncoding) -> np.ndarray:

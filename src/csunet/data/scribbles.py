@@ -107,10 +107,6 @@ def simulate_scribbles(
     return scribbles
 
 
-def labelled_share(mask: np.ndarray) -> float:
-    return float((mask != IGNORE_INDEX).mean())
-
-
 def _seed(seed: int, name: str) -> int:
     """One seed per image, from the run's seed and the image's name (stable across processes, unlike hash())."""
     return seed * 1_000_003 + zlib.crc32(name.encode())

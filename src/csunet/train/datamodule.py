@@ -11,6 +11,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from csunet.data import IGNORE_INDEX, DataError, DatasetDescription, SegmentationDataset
+from csunet.data.masks import labelled_share
 from csunet.data.transforms import eval_transform
 from csunet.train.augment import train_transform
 from csunet.train.sampling import RANDOM_CROP, ClassShares, CropSampler
@@ -141,8 +142,7 @@ class SegmentationDataModule(L.LightningDataModule):
         validation = getattr(self.val_set, "dataset", self.val_set)  # whole images under validation windows
 
         def share(dataset: SegmentationDataset) -> float:
-            masks = [dataset.load(i)[1] for i in range(len(dataset))]
-            return sum(int((m != IGNORE_INDEX).sum()) for m in masks) / max(sum(m.size for m in masks), 1)
+            return labelled_share(dataset.load(i)[1] for i in range(len(dataset)))
 
         return share(self.train_images), share(validation)
 

@@ -161,10 +161,14 @@ def inverse_frequency_weights(frequencies: np.ndarray, temperature: float = 1.0)
     return [round(float(w), 6) for w in weights]
 
 
+def rare_classes(frequencies: np.ndarray) -> list[int]:
+    """The classes present that hold less than ``RARE_SHARE`` of the labelled pixels."""
+    return [int(c) for c in np.flatnonzero((frequencies > 0) & (frequencies < RARE_SHARE))]
+
+
 def derived_class_weights(setting: str, frequencies: np.ndarray, temperature: float) -> list[float] | None:
-    """``auto``: :func:`inverse_frequency_weights`; ``rare``: the same when a class holds less than ``RARE_SHARE``
-    of the labelled pixels, else None (no weighting)."""
-    rare = bool(((frequencies > 0) & (frequencies < RARE_SHARE)).any())
-    if setting == "rare" and not rare:
+    """``auto``: :func:`inverse_frequency_weights`; ``rare``: the same when :func:`rare_classes` finds one, else
+    None (no weighting)."""
+    if setting == "rare" and not rare_classes(frequencies):
         return None
     return inverse_frequency_weights(frequencies, temperature)

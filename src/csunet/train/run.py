@@ -58,7 +58,7 @@ from csunet.runs import (
 from csunet.train.config import TrainConfig
 from csunet.train.datamodule import SPARSE_BELOW, SegmentationDataModule
 from csunet.train.history import EpochHistory
-from csunet.train.losses import class_frequencies, derived_class_weights
+from csunet.train.losses import class_frequencies, derived_class_weights, rare_classes
 from csunet.train.module import SegmentationModule
 from csunet.train.plan import plan
 from csunet.train.recipes import ACTIVATIONS, RARE_SHARE
@@ -147,7 +147,7 @@ def resolve_class_weights(config: TrainConfig, datamodule: SegmentationDataModul
     if weights is not None and rank_zero_only.rank == 0:
         names = datamodule.description.classes
         shown = ", ".join(f"{name} {w:.2f}" for name, w in zip(names, weights))
-        rare = [name for name, share in zip(names, frequencies) if 0 < share < RARE_SHARE]
+        rare = [names[c] for c in rare_classes(frequencies)]
         why = f"; {', '.join(rare)} under {RARE_SHARE:.0%} of the training pixels" if rare else ""
         log.info(f"derived from the data: class weights {shown} (inverse frequency ** {temperature:g}{why})")
     return weights

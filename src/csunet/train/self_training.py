@@ -28,7 +28,7 @@ from csunet.data.dataset import pair_split
 from csunet.data.description import DatasetDescription
 from csunet.data.holdout import hold_out
 from csunet.data.io import read_image
-from csunet.data.masks import IGNORE_INDEX, read_mask
+from csunet.data.masks import IGNORE_INDEX, labelled_share, read_mask
 from csunet.data.scribbles import write_masks_copy
 from csunet.errors import SettingsError
 from csunet.predictor import Predictor
@@ -42,10 +42,6 @@ CONFIDENCE = 0.9
 """A pixel takes the model's class when the model gives that class at least this probability."""
 FIRST_ROUND = 0.5
 """Share of the budget (steps, minutes) for the first round, on the strokes alone."""
-
-
-def labelled_share(masks: list[np.ndarray]) -> float:
-    return sum(int((m != IGNORE_INDEX).sum()) for m in masks) / max(sum(m.size for m in masks), 1)
 
 
 def fill_unlabelled(mask: np.ndarray, classes: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -93,15 +89,18 @@ def train_in_two_rounds(config: TrainConfig, run_dir: Path, progress: bool, call
     predictor = Predictor.of(load_checkpoint(first_summary["best_checkpoint"]), overlap=config.val_overlap,
                              cleanup=["off"])  # fmt: skip
 
+    filled_masks: list[np.ndarray] = []
+
     def filled(split: str, image_path: Path, mask: np.ndarray) -> np.ndarray:
         if split != "train":
             return mask
         prediction = predictor.predict_array(read_image(image_path))
         confidence = prediction.probabilities.max(dim=0).values.numpy()
-        return fill_unlabelled(mask, prediction.raw_mask, confidence)
+        filled_masks.append(fill_unlabelled(mask, prediction.raw_mask, confidence))
+        return filled_masks[-1]
 
     full = write_masks_copy(sparse, folder / "filled", f"{description.name}-pseudo-labels", filled)
-    after = labelled_share(_masks(load_description(full), "train"))
+    after = labelled_share(filled_masks)
     log.info(
         f"pseudo-labels: {painted:.1%} of the training pixels painted, {after:.1%} labelled "
         f"after filling where the first round's model is at least {CONFIDENCE:.0%} sure"
