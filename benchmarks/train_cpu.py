@@ -209,7 +209,10 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "(`--recipes fast+weighted`: each class weighted by its inverse pixel frequency ** 0.5, as the crops are).",
         "`cores used / others'`: the CPU this run got (user",
         "+ system seconds over wall seconds) and what every other process used meanwhile; `shared` when the others",
-        f"used {ALONE_BELOW} of a core or more: such a row did not have the machine to itself.",
+        f"used {ALONE_BELOW} of a core or more: such a row did not have the machine to itself; `sys`: the run's",
+        "CPU time spent in the kernel (page faults included). UNet++ on the Super tasks ran 136-170 steps in the",
+        "rows of 2026-12-01 (CPU share not recorded) and 545-588 steps rerun alone on 2026-12-03, with 2-3 % of its",
+        "time in the kernel: those rows had not had the machine; the kernel is not what slows training here.",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
         "the oxide IoU). mIoU w/o bg: mean of the non-background classes' IoU over all test pixels.",
     ]
@@ -243,13 +246,15 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
 
 
 def share_cell(row: dict) -> str:
-    """``1.93 / 0.02``: the cores this run used and those all other processes used meanwhile; marked ``shared``
-    when the others used a quarter of a core or more; ``not recorded`` for rows from before this was measured."""
+    """``1.93 / 0.02, 2 % sys``: the cores this run used, those all other processes used meanwhile, and the share of
+    this run's CPU time spent in the kernel; marked ``shared`` when the others used a quarter of a core or more;
+    ``not recorded`` for rows from before this was measured."""
     share = row.get("cpu_share")
     if not share:
         return "not recorded"
     others = "?" if share["others_cores"] is None else f"{share['others_cores']:.2f}"
-    return f"{share['cores_used']:.2f} / {others}" + ("" if had_machine(row) is not False else " shared")
+    kernel = f", {100 * share['system_share']:.0f} % sys" if "system_share" in share else ""
+    return f"{share['cores_used']:.2f} / {others}{kernel}" + ("" if had_machine(row) is not False else " shared")
 
 
 def recipe_label(row: dict) -> str:

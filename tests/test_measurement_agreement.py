@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from scipy import ndimage
 from skimage.draw import disk
 
 from csunet.cleanup import CleanupRules, choose_rules, clean, derive_limits, overridden
@@ -139,6 +141,17 @@ def test_small_regions_go_to_the_class_around_them():
     assert (mask[5:8, 5:8] == 1).all()  # the input is left as it was
 
 
+def test_a_small_region_goes_whole_to_the_class_it_borders_most():
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:20, 10:20] = 2
+    mask[14:16, 20:26] = 1  # 12 px: touches class 2 along 2 rows, the matrix along the other three sides
+    cleaned = clean(mask, rules("small_regions", "particle", 20))
+    assert (cleaned[14:16, 20:26] == 0).all()  # not split, its first column given to class 2
+    mask[14:16, 20:26] = 0
+    mask[12:18, 17:20] = 1  # 18 px in a notch of class 2: its border is mostly with class 2
+    assert (clean(mask, rules("small_regions", "particle", 20))[12:18, 17:20] == 2).all()
+
+
 def test_fragments_on_another_class_join_it_and_lone_ones_stay():
     mask = np.zeros((40, 40), np.uint8)
     mask[10:20, 10:20] = 2
@@ -201,13 +214,48 @@ def test_validation_keeps_a_rule_only_where_it_helps():
     assert not untouched.active() and untouched.describe() == "none"
 
 
+def grown_logits(truth: np.ndarray, by: float) -> torch.Tensor:
+    """Two-class logits whose arg-max is the particles of ``truth`` grown by ``by`` pixels: the particle logit is
+    the signed distance to the outline (+ ``by``), the matrix logit 0."""
+    particle = truth == 1
+    signed = ndimage.distance_transform_edt(particle) - ndimage.distance_transform_edt(~particle)
+    return torch.from_numpy(np.stack([np.zeros_like(signed), signed + by]).astype(np.float32))
+
+
+def test_validation_keeps_the_offset_that_draws_outlines_as_the_truth_does():
+    truth = {"a": (drawn(TRUTH_DISCS, 8, (150, 170)) == 1).astype(np.uint8)}
+    settings = MeasureSettings(["matrix", "particle"])
+    logits = {"a": grown_logits(truth["a"], 1.2)}
+    grown = {"a": logits["a"].argmax(0).numpy().astype(np.uint8)}
+    assert grown["a"].sum() > truth["a"].sum()  # each disc a pixel wider along rows and columns
+    chosen = choose_rules([truth["a"]], truth, grown, settings, logits)
+    # every offset from -0.25 to -2 gives the truth back (distances are whole pixels): the smallest is kept
+    assert chosen.offsets == {"particle": -0.25} and chosen.describe().startswith("offset particle -0.25")
+    assert (chosen.shifted(logits["a"]).argmax(0).numpy() == truth["a"]).all()
+    assert any(line.startswith("offset particle") and "kept" in line for line in chosen.decisions)
+    exact = {"a": grown_logits(truth["a"], 0.0)}
+    assert not choose_rules([truth["a"]], truth, truth, settings, exact).offsets  # nothing to correct: no offset
+
+
+def test_a_binary_models_offset_moves_its_one_channel():
+    rules_ = CleanupRules(["background", "oxide"], 0, offsets={"oxide": -0.5})
+    logits = torch.tensor([[[0.2, 0.7]]])
+    assert torch.allclose(rules_.shifted(logits), torch.tensor([[[-0.3, 0.2]]]))
+    three = CleanupRules(["matrix", "a", "b"], 0, offsets={"b": 1.0}).shifted(torch.zeros(3, 1, 1))
+    assert three.flatten().tolist() == [0.0, 0.0, 1.0]
+
+
 def test_overrides_change_limits_and_switch_rules():
     base = rules("small_regions", "particle", 20)
     assert overridden(base, ["off"]) is None and overridden(base, []) is base
     changed = overridden(base, ["small_regions.particle=50", "holes.other=7"])
     assert changed.limits["small_regions"]["particle"] == 50 and changed.kept["holes"] == ["other"]
     assert not overridden(base, ["small_regions.particle=off"]).active()
-    for bad in ("small_regions=3", "holes.nothing=4", "small_regions.particle=-1", "split.particle=3"):
+    shifted = overridden(base, ["offset.other=-0.5"])
+    assert shifted.offsets == {"other": -0.5} and "offset other -0.5" in shifted.describe()
+    assert overridden(shifted, ["offset.other=off"]).offsets == {}
+    for bad in ("small_regions=3", "holes.nothing=4", "small_regions.particle=-1", "split.particle=3",
+                "offset.other=much", "offset.other=nan"):  # fmt: skip
         with pytest.raises(SettingsError, match="--cleanup"):
             overridden(base, [bad])
     with pytest.raises(SettingsError, match="records no clean-up"):

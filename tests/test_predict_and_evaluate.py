@@ -149,7 +149,9 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
 def test_training_decides_the_cleanup_and_evaluation_measures_against_the_truth(tiny_run, tmp_path):
     rules = load_checkpoint(tiny_run["best_checkpoint"]).meta.cleanup
     tried = sum(len(limits) for limits in rules["limits"].values())
-    assert rules["decisions"][0].startswith("as predicted") and len(rules["decisions"]) == 1 + tried
+    offsets = [line for line in rules["decisions"] if line.startswith("offset ")]
+    assert [line.split()[1] for line in offsets] == ["secondary", "tertiary"]  # every class but the matrix
+    assert rules["decisions"][0].startswith("as predicted") and len(rules["decisions"]) == 1 + len(offsets) + tried
     summary = json.loads((Path(tiny_run["run_dir"]) / "summary.json").read_text())
     assert summary["cleanup"]["decisions"] == rules["decisions"]
     shown = runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--split", "val"], terminal_width=120)
@@ -211,3 +213,15 @@ def test_predict_applies_a_changed_cleanup(tiny_run, tmp_path):
     assert {"small_regions secondary < 100000 px", "small_regions tertiary < 100000 px"} <= set(
         manifest["cleanup"].split("; ")
     )
+
+
+def test_predict_moves_a_class_outline_by_its_offset(tiny_run, tmp_path):
+    image = sample_root() / "test" / "spot2_0d_0.tif"
+    tertiary = {}
+    for offset in ("-5", "5"):
+        records = predict(tiny_run["best_checkpoint"], [image], tmp_path / offset, progress=False, engine="torch",
+                          cleanup=[f"offset.tertiary={offset}"])  # fmt: skip
+        tertiary[offset] = (np.asarray(Image.open(records[0]["mask"])) == 2).sum()
+        manifest = json.loads((tmp_path / offset / "predictions.json").read_text())
+        assert f"offset tertiary {float(offset):+g}" in manifest["cleanup"]
+    assert tertiary["-5"] < tertiary["5"]  # a lower tertiary logit: fewer pixels won by tertiary

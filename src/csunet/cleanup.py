@@ -10,7 +10,7 @@ reasons travel in the checkpoint, so `predict`, `evaluate`, napari and the demo 
 Rules, in the order they are applied:
 
 - ``small_regions`` (particle classes): a region smaller than the smallest real particle (the 1st percentile of the
-  training particles' areas, border particles left out) goes to the class around it.
+  training particles' areas, border particles left out) goes, whole, to the class it shares the longest border with.
 - ``fragments`` (classes but the background): a region that touches a region of another non-background class and is
   smaller than any such region in the training masks (at most the class's 10th percentile area) goes to that class.
 - Regions cut by the image border are left alone by both: they may be the edge of a large one.
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 from scipy import ndimage
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
@@ -33,12 +34,15 @@ from skimage.segmentation import watershed
 from csunet.checkpoint import CheckpointMeta
 from csunet.data.masks import IGNORE_INDEX
 from csunet.errors import SettingsError
-from csunet.metrics import mask_mean_iou
+from csunet.metrics import mask_mean_iou, predicted_classes
 from csunet.morphometry import MeasureSettings, agreement, agreement_score, border_labels, measure_masks
 
 RULES = ("small_regions", "fragments", "holes", "split_touching")
+OFFSETS = (-2.0, -1.5, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0)
+"""Logit offsets tried per class on validation before the mask rules (``offset``; 0: none)."""
 IOU_TOLERANCE = 0.001
-"""A rule may lower the validation mask IoU by at most this much (a rounding's worth) and still be kept."""
+"""A kept rule may lower the validation mask IoU by at most this much (a rounding's worth), from the masks before it
+and from the masks as predicted."""
 EIGHT = np.ones((3, 3), bool)
 FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 """Holes are 4-connected: two hole pixels touching only at a corner are separated by the class around them."""
@@ -57,6 +61,9 @@ class CleanupRules:
     """rule -> the class names it acts on."""
     decisions: list[str] = field(default_factory=list)
     """One line per (rule, class) tried on validation: kept or not, and the numbers that decided."""
+    offsets: dict[str, float] = field(default_factory=dict)
+    """class name -> a number added to its logit before the arg-max (a binary model's one channel: the foreground
+    class's), where validation kept one."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,16 +73,26 @@ class CleanupRules:
         return cls(**data)
 
     def active(self) -> bool:
-        return any(self.kept.values())
+        return any(self.kept.values()) or any(self.offsets.values())
 
-    def only(self, kept: dict[str, list[str]]) -> CleanupRules:
-        return CleanupRules(self.classes, self.background, self.limits, kept, self.decisions)
+    def only(self, kept: dict[str, list[str]], offsets: dict[str, float] | None = None) -> CleanupRules:
+        offsets = self.offsets if offsets is None else offsets
+        return CleanupRules(self.classes, self.background, self.limits, kept, self.decisions, offsets)
 
     def describe(self) -> str:
-        """``small_regions tertiary < 12 px; holes secondary < 40 px`` or ``none``."""
-        parts = [f"{rule} {name} {'>=' if rule == 'split_touching' else '<'} {self.limits[rule][name]} px"
-                 for rule in RULES for name in self.kept.get(rule, [])]  # fmt: skip
+        """``offset tertiary -1; small_regions tertiary < 12 px; holes secondary < 40 px`` or ``none``."""
+        parts = [f"offset {name} {value:+g}" for name, value in self.offsets.items() if value]
+        parts += [f"{rule} {name} {'>=' if rule == 'split_touching' else '<'} {self.limits[rule][name]} px"
+                  for rule in RULES for name in self.kept.get(rule, [])]  # fmt: skip
         return "; ".join(parts) or "none"
+
+    def shifted(self, logits: torch.Tensor) -> torch.Tensor:
+        """(K, H, W) ``logits`` with the kept offsets added (the arg-max of the result is the mask to clean)."""
+        if not any(self.offsets.values()):
+            return logits
+        channels = self.classes if logits.shape[0] > 1 else self.classes[1:2]
+        shift = torch.tensor([self.offsets.get(name, 0.0) for name in channels], dtype=logits.dtype)
+        return logits + shift[:, None, None]
 
 
 def _regions(mask: np.ndarray, structure: np.ndarray = EIGHT) -> tuple[np.ndarray, np.ndarray]:
@@ -142,13 +159,33 @@ def _give_away(mask: np.ndarray, chosen: np.ndarray, allowed: np.ndarray) -> Non
         mask[chosen] = mask[rows[chosen], cols[chosen]]
 
 
+def _bordering_class(labels: np.ndarray, mask: np.ndarray, index: int) -> np.ndarray:
+    """For each label of ``labels`` (regions of class ``index``), the class other than ``index`` that it shares the
+    longest border with (8-neighbour pairs counted); ``index`` itself where it borders no other labelled class."""
+    classes = int(max(mask.max(), index)) + 1
+    counts = np.zeros((labels.max() + 1, classes), np.int64)
+    rows, cols = mask.shape
+    for dr, dc in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        inside = labels[max(dr, 0) : rows + min(dr, 0), max(dc, 0) : cols + min(dc, 0)]
+        beside = mask[max(-dr, 0) : rows + min(-dr, 0), max(-dc, 0) : cols + min(-dc, 0)]
+        pairs = (inside > 0) & (beside != index) & (beside != IGNORE_INDEX)
+        np.add.at(counts, (inside[pairs], beside[pairs].astype(np.int64)), 1)
+    bordering = counts.argmax(axis=1)
+    bordering[counts.max(axis=1) == 0] = index
+    return bordering
+
+
 def _small_regions(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
+    """Each small region goes, whole, to the class it shares the longest border with: splitting it between its
+    neighbours pixel by pixel would grow a small neighbouring phase (a speck beside a tertiary precipitate)."""
     labels, areas = _regions(mask == index)
     chosen = areas < limit
     chosen[border_labels(labels)] = False  # a region cut by the border may be the edge of a large one
     chosen[0] = False
-    small = chosen[labels]
-    _give_away(mask, small, ~small & (mask != IGNORE_INDEX))
+    labels[~chosen[labels]] = 0
+    if labels.any():
+        small = labels > 0
+        mask[small] = _bordering_class(labels, mask, index)[labels[small]]
 
 
 def _fragments(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
@@ -193,7 +230,7 @@ ACTIONS: dict[str, Callable[[np.ndarray, int, int, int | None], None]] = {
 
 def clean(mask: np.ndarray, rules: CleanupRules | None) -> np.ndarray:
     """The mask with the kept rules applied, in :data:`RULES` order (a copy; ``mask`` is left as it was)."""
-    if rules is None or not rules.active():
+    if rules is None or not any(rules.kept.values()):
         return mask
     cleaned = mask.copy()
     for rule in RULES:
@@ -207,11 +244,13 @@ def choose_rules(
     truth: dict[str, np.ndarray],
     predicted: dict[str, np.ndarray],
     settings: MeasureSettings,
+    logits: dict[str, torch.Tensor] | None = None,
 ) -> CleanupRules:
     """Derive the limits from ``train_masks`` and keep, one (rule, class) at a time in :data:`RULES` order, what
     brings the measurements of the ``predicted`` validation masks closer to those of their ``truth`` (a lower
-    :func:`~csunet.morphometry.agreement_score`) while their mean mask IoU drops by at most
-    :data:`IOU_TOLERANCE`."""
+    :func:`~csunet.morphometry.agreement_score`) while their mean mask IoU stays within :data:`IOU_TOLERANCE` of
+    the masks before the rule and of the masks as predicted. Given the images' ``logits``, first a logit offset per class (:data:`OFFSETS`, the
+    best that passes), which corrects a model that draws a class's outlines too wide or too narrow."""
     rules = CleanupRules(list(settings.classes), settings.background, derive_limits(train_masks, settings))
     classes = len(settings.classes)
     truth_measured = measure_masks(truth, settings, shapes=False)
@@ -222,7 +261,35 @@ def choose_rules(
 
     current = dict(predicted)
     score, iou = judged(current)
+    first_iou = iou
+
+    def passes(new_iou: float) -> bool:  # per rule, and over all kept rules together: small drops must not add up
+        return new_iou >= max(iou, first_iou) - IOU_TOLERANCE
+
     rules.decisions.append(f"as predicted: measurement error {score:.4f}, mask IoU {iou:.4f}")
+    if logits is not None:
+        channels = rules.classes if next(iter(logits.values())).shape[0] > 1 else rules.classes[1:2]
+        for name in channels:
+            if settings.background is not None and name == rules.classes[settings.background]:
+                continue
+            tried = []
+            for offset in OFFSETS:
+                trial = rules.only({}, {**rules.offsets, name: offset})
+                masks = {image: predicted_classes(trial.shifted(value.float())[None])[0].numpy().astype(np.uint8)
+                         for image, value in logits.items()}  # fmt: skip
+                tried.append((*judged(masks), offset, masks))
+            passing = [t for t in tried if passes(t[1])]
+            # the lowest error; of equal ones, the smallest change
+            new_score, new_iou, offset, masks = min(passing or tried, key=lambda t: (t[0], abs(t[2])))
+            keep = bool(passing) and new_score < score
+            rules.decisions.append(
+                f"offset {name} ({offset:+g}, the best of {OFFSETS[0]:+g} .. {OFFSETS[-1]:+g}): "
+                f"{'kept' if keep else 'not kept'}, measurement error {score:.4f} -> {new_score:.4f}, mask IoU "
+                f"{iou:.4f} -> {new_iou:.4f}"
+            )
+            if keep:
+                rules.offsets, score, iou, current = {**rules.offsets, name: offset}, new_score, new_iou, masks
+        predicted = current
     for rule in RULES:
         for name, limit in rules.limits[rule].items():
             trial = rules.only({**rules.kept, rule: [*rules.kept.get(rule, []), name]})
@@ -231,7 +298,7 @@ def choose_rules(
                 rules.decisions.append(f"{rule} {name} (limit {limit} px): not kept, it changes nothing here")
                 continue
             new_score, new_iou = judged(cleaned)
-            keep = new_score < score and new_iou >= iou - IOU_TOLERANCE
+            keep = new_score < score and passes(new_iou)
             rules.decisions.append(
                 f"{rule} {name} (limit {limit} px): {'kept' if keep else 'not kept'}, measurement error "
                 f"{score:.4f} -> {new_score:.4f}, mask IoU {iou:.4f} -> {new_iou:.4f}"
@@ -247,8 +314,8 @@ def rules_from_meta(meta: CheckpointMeta) -> CleanupRules | None:
 
 
 def overridden(rules: CleanupRules | None, settings: list[str]) -> CleanupRules | None:
-    """``rules`` changed by ``RULE.CLASS=PIXELS`` (a limit, the rule then kept for the class) or ``RULE.CLASS=off``
-    settings; ``off`` alone switches every rule off."""
+    """``rules`` changed by ``RULE.CLASS=PIXELS`` (a limit, the rule then kept for the class), ``offset.CLASS=NUMBER``
+    (a logit offset) or ``RULE.CLASS=off`` settings; ``off`` alone switches every rule off."""
     if settings == ["off"]:
         return None
     if not settings:
@@ -257,14 +324,18 @@ def overridden(rules: CleanupRules | None, settings: list[str]) -> CleanupRules 
         raise SettingsError("--cleanup: this checkpoint records no clean-up limits to change; use a newer run")
     limits = {rule: dict(values) for rule, values in rules.limits.items()}
     kept = {rule: list(names) for rule, names in rules.kept.items()}
+    offsets = dict(rules.offsets)
     for setting in settings:
         key, _, value = setting.partition("=")
         rule, _, name = key.partition(".")
-        if rule not in RULES or name not in rules.classes or not value:
+        if rule not in (*RULES, "offset") or name not in rules.classes or not value:
             raise SettingsError(
-                f"--cleanup {setting!r}: expected RULE.CLASS=PIXELS or RULE.CLASS=off, with RULE one of "
-                f"{', '.join(RULES)} and CLASS one of {', '.join(rules.classes)}; or off"
+                f"--cleanup {setting!r}: expected RULE.CLASS=PIXELS, offset.CLASS=NUMBER or RULE.CLASS=off, with "
+                f"RULE one of {', '.join(RULES)} and CLASS one of {', '.join(rules.classes)}; or off"
             )
+        if rule == "offset":
+            offsets[name] = 0.0 if value == "off" else _number(setting, value)
+            continue
         names = kept.setdefault(rule, [])
         if value == "off":
             kept[rule] = [n for n in names if n != name]
@@ -274,4 +345,16 @@ def overridden(rules: CleanupRules | None, settings: list[str]) -> CleanupRules 
         limits.setdefault(rule, {})[name] = int(value)
         if name not in names:
             names.append(name)
-    return CleanupRules(rules.classes, rules.background, limits, kept, [*rules.decisions, f"changed: {settings}"])
+    offsets = {name: value for name, value in offsets.items() if value}
+    return CleanupRules(rules.classes, rules.background, limits, kept, [*rules.decisions, f"changed: {settings}"],
+                        offsets)  # fmt: skip
+
+
+def _number(setting: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not np.isfinite(number):
+        raise SettingsError(f"--cleanup {setting!r}: an offset is a number added to the class's logit, e.g. -0.5")
+    return number

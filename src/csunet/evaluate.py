@@ -61,7 +61,7 @@ def choose_cleanup(
     result = evaluate_model(loaded, dataset, overlap, progress=progress, keep_masks=True)
     masks = result.pop("masks")
     rules = choose_rules([train_masks.load(i)[1] for i in range(len(train_masks))], masks["truth"],
-                         masks["predicted"], measure_settings(loaded.meta))  # fmt: skip
+                         masks["predicted"], measure_settings(loaded.meta), masks["logits"])  # fmt: skip
     update_meta(checkpoint, cleanup=rules.to_dict())
     result["cleanup_rules"] = rules
     return result

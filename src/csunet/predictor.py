@@ -67,7 +67,8 @@ def class_mask(logits: torch.Tensor) -> np.ndarray:
 @dataclass
 class Prediction:
     """What a predictor makes of one image: (K, H, W) logits, the arg-max mask as the model predicts it, and the
-    mask users get (after the clean-up); probabilities and uncertainty computed when first asked for."""
+    mask users get (after the clean-up: its logit offsets, then its rules); probabilities and uncertainty (of the
+    logits as the model gives them) computed when first asked for."""
 
     logits: torch.Tensor
     raw_mask: np.ndarray
@@ -122,7 +123,10 @@ class Predictor:
         """The prediction of a normalised (C, H, W) tensor (an evaluation dataset's images are already)."""
         logits = self.logits(tensor, on_batch)
         raw = class_mask(logits)
-        return Prediction(logits, raw, clean(raw, self.cleanup), self.meta.activation)
+        shifted = (
+            raw if self.cleanup is None or not self.cleanup.offsets else class_mask(self.cleanup.shifted(logits))
+        )
+        return Prediction(logits, raw, clean(shifted, self.cleanup), self.meta.activation)
 
     def predict_array(self, image: np.ndarray, on_batch: Callable[[int, int], None] | None = None) -> Prediction:
         """The prediction of an (H, W, C) float image in [0, 1] of any size, normalised as in training;

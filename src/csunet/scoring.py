@@ -12,7 +12,7 @@ import torch
 from rich.progress import track
 
 from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint
-from csunet.cleanup import CleanupRules, clean
+from csunet.cleanup import CleanupRules
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.holdout import hold_out
 from csunet.data.masks import IGNORE_INDEX
@@ -61,10 +61,11 @@ def evaluate_model(
 ) -> dict:
     """Metrics of ``loaded`` on every image of ``dataset`` (an eval-transformed SegmentationDataset): the model's
     IoU (from its outputs), and of the masks users get (after ``cleanup``) their IoU and how far their measurements
-    are from the truth's. ``keep_masks``: also return the truth and the masks as predicted, by image name."""
+    are from the truth's. ``keep_masks``: also return the truth, the masks as predicted and the logits (float16),
+    by image name."""
     meta, classes = loaded.meta, loaded.classes
-    truths, predictions = {}, {}
-    predictor = Predictor(loaded, overlap, tta, batch_size)  # cleaned below, where the raw masks are needed too
+    truths, predictions, cleaned, kept_logits = {}, {}, {}, {}
+    predictor = Predictor(loaded, overlap, tta, batch_size, cleanup)
     # one process evaluates everything, even right after a multi-process training run: no syncing
     nasa, confusion = (
         NasaIoU(meta.activation, sync_on_compute=False),
@@ -85,13 +86,16 @@ def evaluate_model(
                 "nasa_iou": float(nasa_iou(logits, mask[None], activation=meta.activation)[0]),
             }
         )
-        predicted = prediction.raw_mask
-        truths[names[index]], predictions[names[index]] = mask.numpy().astype(np.uint8), predicted
+        name = names[index]
+        truths[name], predictions[name] = mask.numpy().astype(np.uint8), prediction.raw_mask
+        cleaned[name] = prediction.mask
+        if keep_masks:
+            kept_logits[name] = prediction.logits.half()
         if figures is not None:
             figure = error_figure(
                 denormalise(image, meta),
                 truths[names[index]],
-                clean(predicted, cleanup),
+                prediction.mask,
                 classes,
                 loaded.colours,
                 meta.background,
@@ -100,9 +104,9 @@ def evaluate_model(
     summary = iou_summary(nasa.compute(), confusion.compute(), classes, meta.background)
     summary["per_image"] = per_image
     summary["images"] = len(per_image)
-    summary |= mask_metrics(truths, predictions, meta, cleanup)
+    summary |= mask_metrics(truths, predictions, cleaned, meta, cleanup)
     if keep_masks:
-        summary["masks"] = {"truth": truths, "predicted": predictions}
+        summary["masks"] = {"truth": truths, "predicted": predictions, "logits": kept_logits}
     return summary
 
 
@@ -114,16 +118,19 @@ def measure_settings(meta: CheckpointMeta) -> MeasureSettings:
 def mask_metrics(
     truths: dict[str, np.ndarray],
     predictions: dict[str, np.ndarray],
+    cleaned: dict[str, np.ndarray],
     meta: CheckpointMeta,
     cleanup: CleanupRules | None,
 ) -> dict:
-    """Of the masks users get (the arg-max after ``cleanup``): mean IoU, and the agreement of their measurements
-    with the truth's (:func:`csunet.morphometry.agreement`); with clean-up also both as predicted."""
+    """Of the masks users get (``cleaned``: the ``predictions`` after ``cleanup``): mean IoU, and the agreement of
+    their measurements with the truth's (:func:`csunet.morphometry.agreement`); with clean-up also both as
+    predicted. Pixels the truth leaves unlabelled are left out of both."""
     settings = measure_settings(meta)
-    labelled = {
-        name: np.where(truths[name] == IGNORE_INDEX, IGNORE_INDEX, mask) for name, mask in predictions.items()
-    }
-    cleaned = {name: clean(mask, cleanup) for name, mask in labelled.items()}
+
+    def labelled(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: np.where(truths[name] == IGNORE_INDEX, IGNORE_INDEX, mask) for name, mask in masks.items()}
+
+    predictions, cleaned = labelled(predictions), labelled(cleaned)
     count = len(settings.classes)
     result = {
         "cleanup": cleanup.describe() if cleanup else "none",
@@ -131,8 +138,10 @@ def mask_metrics(
         "measurement_agreement": agreement(truths, cleaned, settings),
     }
     if cleanup is not None and cleanup.active():
-        result["mask_miou_without_cleanup"] = mask_mean_iou(list(truths.values()), list(labelled.values()), count)
-        result["measurement_agreement_without_cleanup"] = agreement(truths, labelled, settings)
+        result["mask_miou_without_cleanup"] = mask_mean_iou(
+            list(truths.values()), list(predictions.values()), count
+        )
+        result["measurement_agreement_without_cleanup"] = agreement(truths, predictions, settings)
     return result
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from csunet.cleanup import RULES as CLEANUP_RULES
 from csunet.cli.apps import app
 from csunet.cli.common import (
     DataRoot,
@@ -207,7 +208,8 @@ CleanupOption = Annotated[
     typer.Option(
         "--cleanup",
         help="Change the clean-up the checkpoint records (decided on validation at the end of training): off, or "
-        "RULE.CLASS=PIXELS / RULE.CLASS=off, RULE one of small_regions, fragments, holes, split_touching; repeatable.",
+        f"RULE.CLASS=PIXELS / offset.CLASS=NUMBER / RULE.CLASS=off, RULE one of {', '.join(CLEANUP_RULES)}; "
+        "repeatable.",
     ),
 ]
 EngineOption = Annotated[
