@@ -97,10 +97,11 @@ def table(rows: list[dict], machine: str) -> str:
         "batch 4) per task, trained for the budget of `benchmarks/train_cpu.py`; test masks measured by "
         "`csunet.morphometry` with the settings of `csunet measure` (particles from 5 px, border particles out of "
         "sizes, lengths in pixels) against the true masks measured alike. `raw`: the arg-max masks; `cleaned`: "
-        "after the clean-up rules kept on the validation split (limits from the training masks; a rule is kept "
-        "when it lowers the validation measurement error and the kept rules together lower the validation mask IoU "
-        "by at most 0.001; rows measured before 2026-12-03 allowed 0.001 per rule and split a small region "
-        "between its neighbours pixel by pixel). Relative errors in %, area fractions as differences. Command: "
+        "after the clean-up kept on the validation split (logit offsets per class, then rules with limits from the "
+        "training masks; an offset or rule is kept "
+        "when it lowers the validation measurement error by at least 0.001 and neither it nor the kept rules "
+        "together lower the validation mask IoU by more than 0.001; rows measured before 2026-12-03 had no offsets, allowed 0.001 per rule and split "
+        "a small region between its neighbours pixel by pixel). Relative errors in %, area fractions as differences. Command: "
         "`python -m benchmarks.measure_agreement` (nothing else running).",
         "",
         "| task | trained | NASA IoU | mask mIoU raw / cleaned | error score raw / cleaned | clean-up kept |",

@@ -40,6 +40,9 @@ from csunet.morphometry import MeasureSettings, agreement, agreement_score, bord
 RULES = ("small_regions", "fragments", "holes", "split_touching")
 OFFSETS = (-2.0, -1.5, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0)
 """Logit offsets tried per class on validation before the mask rules (``offset``; 0: none)."""
+MIN_GAIN = 0.001
+"""A rule is kept only when it lowers the validation measurement error by at least this much (a tenth of a percent,
+what the agreement tables show): a gain in the noise must not spend the IoU tolerance that a later rule may need."""
 IOU_TOLERANCE = 0.001
 """A kept rule may lower the validation mask IoU by at most this much (a rounding's worth), from the masks before it
 and from the masks as predicted."""
@@ -247,10 +250,10 @@ def choose_rules(
     logits: dict[str, torch.Tensor] | None = None,
 ) -> CleanupRules:
     """Derive the limits from ``train_masks`` and keep, one (rule, class) at a time in :data:`RULES` order, what
-    brings the measurements of the ``predicted`` validation masks closer to those of their ``truth`` (a lower
-    :func:`~csunet.morphometry.agreement_score`) while their mean mask IoU stays within :data:`IOU_TOLERANCE` of
-    the masks before the rule and of the masks as predicted. Given the images' ``logits``, first a logit offset per class (:data:`OFFSETS`, the
-    best that passes), which corrects a model that draws a class's outlines too wide or too narrow."""
+    brings the measurements of the ``predicted`` validation masks closer to those of their ``truth`` (an
+    :func:`~csunet.morphometry.agreement_score` lower by :data:`MIN_GAIN` or more) while their mean mask IoU stays
+    within :data:`IOU_TOLERANCE` of the masks before the rule and of the masks as predicted. Given the images' ``logits``, first a logit offset per
+    class (the best of :data:`OFFSETS` that passes), which corrects outlines drawn too wide or too narrow."""
     rules = CleanupRules(list(settings.classes), settings.background, derive_limits(train_masks, settings))
     classes = len(settings.classes)
     truth_measured = measure_masks(truth, settings, shapes=False)
@@ -281,7 +284,7 @@ def choose_rules(
             passing = [t for t in tried if passes(t[1])]
             # the lowest error; of equal ones, the smallest change
             new_score, new_iou, offset, masks = min(passing or tried, key=lambda t: (t[0], abs(t[2])))
-            keep = bool(passing) and new_score < score
+            keep = bool(passing) and new_score <= score - MIN_GAIN
             rules.decisions.append(
                 f"offset {name} ({offset:+g}, the best of {OFFSETS[0]:+g} .. {OFFSETS[-1]:+g}): "
                 f"{'kept' if keep else 'not kept'}, measurement error {score:.4f} -> {new_score:.4f}, mask IoU "
@@ -298,7 +301,7 @@ def choose_rules(
                 rules.decisions.append(f"{rule} {name} (limit {limit} px): not kept, it changes nothing here")
                 continue
             new_score, new_iou = judged(cleaned)
-            keep = new_score < score and passes(new_iou)
+            keep = new_score <= score - MIN_GAIN and passes(new_iou)
             rules.decisions.append(
                 f"{rule} {name} (limit {limit} px): {'kept' if keep else 'not kept'}, measurement error "
                 f"{score:.4f} -> {new_score:.4f}, mask IoU {iou:.4f} -> {new_iou:.4f}"

@@ -412,7 +412,8 @@ def _finish(
         log.info(f"clean-up decided on {config.val_split} (limits from the training masks): {rules.describe()}")
         for line in rules.decisions:
             log.info(f"  {line}")
-        summary["cleanup"] = {"kept": rules.describe(), "limits_px": rules.limits, "decisions": rules.decisions}
+        summary["cleanup"] = {"kept": rules.describe(), "logit_offsets": rules.offsets, "limits_px": rules.limits,
+                              "decisions": rules.decisions}  # fmt: skip
     elif config.val_tiles and best.exists():  # validation ran on windows: the whole split once now
         full = evaluate(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
                         progress=progress)  # fmt: skip
