@@ -74,7 +74,8 @@ def show_measurements(summary: dict) -> None:
     table = Table(title=f"{summary['masks']} masks, lengths in {unit}" + (
         f" ({summary['pixel_size_um']:.4g} um per pixel)" if summary["pixel_size_um"] else " (no pixel size given)"
     ))  # fmt: skip
-    console.print(f"pixel size from {summary['pixel_size_source']}")
+    source = summary["pixel_size_source"]
+    console.print(f"pixel size {'' if source.startswith('not known') else 'from '}{source}")
     for column in ("class", "kind", "area fraction", "count", "size / thickness / G"):
         table.add_column(column)
     for name, entry in summary["per_class"].items():
