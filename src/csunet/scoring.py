@@ -94,7 +94,7 @@ def evaluate_model(
         if figures is not None:
             figure = error_figure(
                 denormalise(image, meta),
-                truths[names[index]],
+                truths[name],
                 prediction.mask,
                 classes,
                 loaded.colours,
