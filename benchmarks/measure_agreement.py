@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks.train_cpu import CpuShare, cpu_name, run_one
 from csunet.checkpoint import read_checkpoint
+from csunet.cleanup import IOU_TOLERANCE, MIN_GAIN
 from csunet.data.tasks import resolve_data_root
 from csunet.evaluate import choose_cleanup, evaluate
 from csunet.morphometry import agreement_rows, agreement_score
@@ -98,11 +99,11 @@ def table(rows: list[dict], machine: str) -> str:
         "`csunet.morphometry` with the settings of `csunet measure` (particles from 5 px, border particles out of "
         "sizes, lengths in pixels) against the true masks measured alike. `raw`: the arg-max masks; `cleaned`: "
         "after the clean-up kept on the validation split (logit offsets per class, then rules with limits from the "
-        "training masks; an offset or rule is kept "
-        "when it lowers the validation measurement error by at least 0.001 and neither it nor the kept rules "
-        "together lower the validation mask IoU by more than 0.001; rows measured before 2026-12-03 had no offsets, allowed 0.001 per rule and split "
-        "a small region between its neighbours pixel by pixel). Relative errors in %, area fractions as differences. Command: "
-        "`python -m benchmarks.measure_agreement` (nothing else running).",
+        f"training masks; an offset or rule is kept when it lowers the validation measurement error by at least "
+        f"{MIN_GAIN:g} and neither it nor the kept rules together lower the validation mask IoU by more than "
+        f"{IOU_TOLERANCE:g}; rows measured before 2026-12-03 had no offsets, allowed 0.001 per rule and split a "
+        "small region between its neighbours pixel by pixel). Relative errors in %, area fractions as differences. "
+        "Command: `python -m benchmarks.measure_agreement` (nothing else running).",
         "",
         "| task | trained | NASA IoU | mask mIoU raw / cleaned | error score raw / cleaned | clean-up kept |",
         "|---|---|---|---|---|---|",

@@ -252,8 +252,9 @@ def choose_rules(
     """Derive the limits from ``train_masks`` and keep, one (rule, class) at a time in :data:`RULES` order, what
     brings the measurements of the ``predicted`` validation masks closer to those of their ``truth`` (an
     :func:`~csunet.morphometry.agreement_score` lower by :data:`MIN_GAIN` or more) while their mean mask IoU stays
-    within :data:`IOU_TOLERANCE` of the masks before the rule and of the masks as predicted. Given the images' ``logits``, first a logit offset per
-    class (the best of :data:`OFFSETS` that passes), which corrects outlines drawn too wide or too narrow."""
+    within :data:`IOU_TOLERANCE` of the masks before the rule and of the masks as predicted. Given the images'
+    ``logits``, first a logit offset per class (the best of :data:`OFFSETS` that passes), which corrects outlines
+    drawn too wide or too narrow."""
     rules = CleanupRules(list(settings.classes), settings.background, derive_limits(train_masks, settings))
     classes = len(settings.classes)
     truth_measured = measure_masks(truth, settings, shapes=False)
