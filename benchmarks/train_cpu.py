@@ -61,7 +61,8 @@ ABLATION = {
     "... with one Dice per class (bce-class-dice): fast as shipped": {"recipe": "fast"},
 }  # fmt: skip
 MODIFIERS = {"wide": {"photometric": "wide"}, "mild": {"photometric": "mild"}, "equalize": {"intensity": "equalize"},
-             "raw": {"intensity": "none"}, "weighted": {"class_weights": "auto"}}  # fmt: skip
+             "raw": {"intensity": "none"}, "weighted": {"class_weights": "auto"}, "seed1": {"seed": 1},
+             "seed2": {"seed": 2}}  # fmt: skip
 """`--recipes fast+equalize+wide`: a recipe with these settings changed (labels name what a row ran with)."""
 RESULTS = Path(__file__).parent / "results"
 FAST_TILE = RECIPES["fast"]["tile_size"]
@@ -169,7 +170,7 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
     test = evaluate(summary["best_checkpoint"], split="test", overlap=0.5, progress=False)
     return {
         "task": task, "model": model, "recipe": recipe, "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "cpu": cpu_name(), "tile_size": planned.tile_size,
+        "cpu": cpu_name(), "tile_size": planned.tile_size, "scale": planned.scale,
         "settings": settings | {"init": init, "class_crops": config.class_crops, "model_settings": model_settings,
                                 "loss": config.loss, "intensity": config.intensity, "photometric": config.photometric,
                                 "class_temperature": config.class_temperature,
@@ -213,6 +214,8 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "CPU time spent in the kernel (page faults included). UNet++ on the Super tasks ran 136-170 steps in the",
         "rows of 2026-12-01 (CPU share not recorded) and 545-588 steps rerun alone on 2026-12-03, with 2-3 % of its",
         "time in the kernel: those rows had not had the machine; the kernel is not what slows training here.",
+        "`coarser scale`: the plan shrank the images (`tile, scale`: 128 at 0.35 is a 128-pixel tile on images",
+        "shrunk to 0.35, from 2026-12-03 on: EBC's oxide layers; the Super tasks keep scale 1, so their rows stand).",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
         "the oxide IoU). mIoU w/o bg: mean of the non-background classes' IoU over all test pixels.",
     ]
@@ -223,7 +226,7 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
             "",
             f"## {device}: {cpu}",
             "",
-            "| task | model | recipe | test NASA IoU | mIoU w/o bg | per-class IoU | steps | epochs | tile | wall s "
+            "| task | model | recipe | test NASA IoU | mIoU w/o bg | per-class IoU | steps | epochs | tile, scale | wall s "
             "| cores used / others' | measured |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
@@ -232,7 +235,8 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
             lines.append(
                 f"| {row['task']} | {row['model']} | {recipe_label(row)} | {row['nasa_iou']:.4f} | "
                 f"{row['miou_without_background']:.4f} | {classes} | {row['steps']} | {row['epochs']} | "
-                f"{row.get('tile_size', row['settings'].get('tile_size', FAST_TILE))} | {row['wall_seconds']:.0f} | "
+                f"{row.get('tile_size', row['settings'].get('tile_size', FAST_TILE))}{scale_note(row)} | "
+                f"{row['wall_seconds']:.0f} | "
                 f"{share_cell(row)} | {row.get('measured', 'earlier')} |"
             )
         by_recipe: dict[tuple[str, str], list[float]] = {}
@@ -243,6 +247,11 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
                   for (model, recipe), ious in sorted(by_recipe.items())]  # fmt: skip
     lines += ["", f"Validation NASA IoU against minutes, the rows of {machine}: `train_cpu.png`."]
     return "\n".join(lines) + "\n"
+
+
+def scale_note(row: dict) -> str:
+    """`` at 0.35`` for a run that worked on images shrunk by the plan (rows from before scales existed had 1)."""
+    return "" if row.get("scale", 1.0) == 1 else f" at {row['scale']:g}"
 
 
 def share_cell(row: dict) -> str:
@@ -270,7 +279,10 @@ def recipe_label(row: dict) -> str:
     intensity = row["settings"].get("intensity", "none")
     photometric = row["settings"].get("photometric", "mild")
     weighted = ", class-weighted loss" if row["settings"].get("class_weights") == "auto" else ""
-    return "fast" + ("" if intensity == "none" else f", {intensity}") + f", {photometric} jitter" + weighted
+    coarser = ", coarser scale" if row.get("scale", 1.0) < 1 else ""
+    seed = f", seed {row['settings']['seed']}" if row["settings"].get("seed", 0) else ""
+    return ("fast" + ("" if intensity == "none" else f", {intensity}") + f", {photometric} jitter" + weighted + coarser
+            + seed)  # fmt: skip
 
 
 def recipe_settings(name: str) -> dict:

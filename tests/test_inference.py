@@ -102,3 +102,36 @@ def test_test_time_augmentation_averages_different_views():
     assert torch.allclose(averaged, (plain + flipped) / 2, atol=1e-6)
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         predict_tiles(model, x, "rot45")
+
+
+class FirstChannel(nn.Module):
+    """Its logit is the input's first channel; it remembers the size of every tile it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+        self.seen: list[tuple[int, int]] = []
+
+    def forward(self, x):
+        self.seen += [tuple(x.shape[-2:])] * x.shape[0]
+        return x[:, :1]
+
+
+def test_a_model_at_half_scale_sees_half_the_pixels_and_its_mask_is_the_images_size(tmp_path):
+    from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint, Normalisation
+    from csunet.predictor import Predictor
+
+    meta = CheckpointMeta(model="stub", model_settings={}, classes=["matrix", "particle"], out_channels=1,
+                          colours=[[0, 0, 0], [255, 0, 0]], channels=3, normalisation=Normalisation((0,) * 3, (1,) * 3),
+                          tile_size=64, activation="sigmoid", scale=0.5)  # fmt: skip
+    model = FirstChannel()
+    image = -torch.ones(3, 200, 300)
+    image[:, 50:150, 100:220] = 1  # a particle 100 x 120 pixels
+    prediction = Predictor(LoadedCheckpoint(model, meta, tmp_path / "stub.ckpt")).predict_tensor(image)
+    # the model ran over the image at 100 x 150: that grid of 64-pixel tiles, no more
+    assert set(model.seen) == {(64, 64)}
+    assert len(model.seen) == len(tile_starts(100, 64, 0.5)) * len(tile_starts(150, 64, 0.5))
+    truth = (image[0] > 0).numpy()
+    assert prediction.raw_mask.shape == (200, 300) and prediction.logits.shape == (1, 200, 300)
+    assert (prediction.raw_mask.astype(bool) != truth).sum() <= 2 * (100 + 120)  # at most its outline
+    assert prediction.raw_mask[60:140, 110:210].all() and not prediction.raw_mask[:45].any()

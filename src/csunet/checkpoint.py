@@ -56,6 +56,8 @@ class CheckpointMeta:
     normalisation: Normalisation
     tile_size: int
     activation: str
+    scale: float = 1.0
+    """Images are resampled by this factor before the model sees them (``csunet.data.scale``); 1 before it existed."""
     augment: str = "default"
     pixel_size_um: float | None = None
     background: int | None = 0

@@ -15,6 +15,7 @@ from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint
 from csunet.cleanup import CleanupRules, clean, overridden, rules_from_meta
 from csunet.data.errors import DataError
 from csunet.data.intensity import standardise
+from csunet.data.scale import resample_tensor, scaled_size
 from csunet.inference import check_overlap, sliding_window_logits
 from csunet.metrics import predicted_classes
 
@@ -112,10 +113,14 @@ class Predictor:
         return self.loaded.meta
 
     def logits(self, tensor: torch.Tensor, on_batch: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """(K, H, W) logits on the CPU of a normalised (C, H, W) tensor of any size."""
+        """(K, H, W) logits on the CPU of a normalised (C, H, W) tensor of any size, at its own size (a model that
+        works at another scale sees the tensor resampled, and its logits are resampled back)."""
+        size = tuple(tensor.shape[-2:])
         with torch.no_grad():
-            return sliding_window_logits(self.loaded.model, tensor, self.meta.tile_size, self.overlap,
-                                         self.batch_size, self.tta, "cpu", on_batch)  # fmt: skip
+            tensor = resample_tensor(tensor, scaled_size(*size, self.meta.scale))
+            logits = sliding_window_logits(self.loaded.model, tensor, self.meta.tile_size, self.overlap,
+                                           self.batch_size, self.tta, "cpu", on_batch)  # fmt: skip
+            return resample_tensor(logits, size)
 
     def predict_tensor(
         self, tensor: torch.Tensor, on_batch: Callable[[int, int], None] | None = None

@@ -141,19 +141,24 @@ def test_region_widths_are_a_layers_thickness_and_a_particles_chord(tmp_path):
     assert widths["particle"] == pytest.approx(math.pi * 30 / 2, rel=0.02)
 
 
-def test_the_plan_widens_tiles_to_hold_an_ebc_oxide_layer(benchmark_root):
+def test_the_plan_works_coarser_on_wide_regions_and_widens_tiles_at_full_scale(benchmark_root):
     from csunet.data.tasks import get_task
 
     description = get_task("ebc-1", benchmark_root)
-    planned, reasons = plan(TrainConfig(recipe="fast", model="cs_unet", model_settings={"window_size": 8}),
-                            description)  # fmt: skip
-    # the oxide band is ~180 pixels thick: 192 and 224 give token grids that windows of 8 do not split, 256 does
-    assert planned.tile_size == 256 and reasons[0].startswith("tile_size 256: oxide regions are 1")
-    unet, _ = plan(TrainConfig(recipe="fast", model="unet_plusplus"), description)
-    assert unet.tile_size == 192  # no windows: the next multiple of 32
-    kept, _ = plan(TrainConfig(recipe="fast", tile_size=128), description)
-    assert kept.tile_size == 128  # given explicitly: kept
-    assert plan(TrainConfig(recipe="fast"), get_task("super-1", benchmark_root))[0].tile_size == 128
+    small_model = {"model": "cs_unet", "model_settings": {"window_size": 8}}
+    planned, reasons = plan(TrainConfig(recipe="fast", **small_model), description)
+    # the oxide band is ~180 pixels thick: at 0.35 it is 63 pixels, inside the recipe's 128-pixel tiles
+    assert planned.scale == 0.35 and planned.tile_size == 128
+    assert reasons[0].startswith("scale 0.35: the narrowest regions (oxide) are 180 pixels across, 63 at this")
+    # at full scale (given) a tile must hold the band instead: 192 and 224 give token grids that windows of 8 do
+    # not split, 256 does; UNet++ has no windows: the next multiple of 32
+    full, reasons = plan(TrainConfig(recipe="fast", scale=1.0, **small_model), description)
+    assert full.tile_size == 256 and reasons[0].startswith("tile_size 256: oxide regions are 1")
+    assert plan(TrainConfig(recipe="fast", scale=1.0, model="unet_plusplus"), description)[0].tile_size == 192
+    kept, _ = plan(TrainConfig(recipe="fast", tile_size=128, scale=0.5), description)
+    assert (kept.tile_size, kept.scale) == (128, 0.5)  # given explicitly: kept
+    super_1, _ = plan(TrainConfig(recipe="fast"), get_task("super-1", benchmark_root))
+    assert (super_1.tile_size, super_1.scale) == (128, 1.0)  # 7-pixel tertiary precipitates keep every pixel
 
 
 def test_warmup_then_cosine_to_zero_by_steps_or_time():
@@ -205,3 +210,38 @@ def test_a_time_budget_ends_with_a_validation_inside_it(tmp_path):
     assert fitted <= 60 * minutes * 1.1, f"training and its validation took {fitted:.0f} s"
     assert summary["best_checkpoint"] and Path(summary["best_checkpoint"]).is_file()
     assert time.monotonic() - started < 60 * minutes + 120  # plus start-up and the test evaluation
+
+
+def test_a_layered_data_set_trains_and_predicts_at_the_planned_scale(tmp_path):
+    """Bands 100 pixels thick: the plan shrinks the images to 0.6, training reads them shrunk, the checkpoint
+    records the scale, and a prediction comes back at the image's own size with the bands where they are."""
+    from PIL import Image
+
+    from csunet.checkpoint import load_checkpoint
+    from csunet.predictor import Predictor
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 3), ("val", 1)):
+        (tmp_path / split / "images").mkdir(parents=True)
+        (tmp_path / split / "masks").mkdir(parents=True)
+        for index in range(count):
+            mask = np.zeros((256, 256), np.uint8)
+            top = 40 + 20 * index
+            mask[top : top + 100] = 1
+            image = np.where(mask == 1, 170, 80) + rng.normal(0, 12, mask.shape)
+            Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(tmp_path / split / "images" / f"{index}.png")
+            Image.fromarray(mask).save(tmp_path / split / "masks" / f"{index}.png")
+    (tmp_path / "dataset.yaml").write_text(
+        "classes: {substrate: 0, layer: 1}\nsplits:\n"
+        "  train: {images: train/images, masks: train/masks}\n  val: {images: val/images, masks: val/masks}\n"
+    )
+    config = tiny_config(tmp_path / "runs", "layers", data=str(tmp_path / "dataset.yaml"), recipe="fast",
+                         tile_size=None, max_steps=24, crops_per_epoch=None, max_epochs=1000)  # fmt: skip
+    summary = train(config, progress=False)
+    loaded = load_checkpoint(summary["best_checkpoint"])
+    assert loaded.meta.scale == 0.6 and TrainConfig.load(Path(summary["run_dir"]) / "config.yaml").scale == 0.6
+    image = np.asarray(Image.open(tmp_path / "val" / "images" / "0.png"), np.float32)[..., None] / 255
+    mask = Predictor.of(loaded).predict_array(np.repeat(image, 3, axis=-1)).mask
+    assert mask.shape == (256, 256)
+    truth = np.asarray(Image.open(tmp_path / "val" / "masks" / "0.png"))
+    assert (mask == truth).mean() > 0.9  # easy bands: a few steps find them, at the image's own size

@@ -147,10 +147,11 @@ def train(
                 config_values["model"] = taken["model"]
             if config_values["model"] == taken["model"]:
                 settings = taken["model_settings"] | settings
-            if config_values.get("tile_size") is None:
-                config_values["tile_size"] = taken["tile_size"]
+            for name in ("tile_size", "scale"):
+                if config_values.get(name) is None:
+                    config_values[name] = taken[name]
             say(f"from --init-weights {path}: model {config_values['model']} {settings}, tile "
-                f"{config_values['tile_size']}")  # fmt: skip
+                f"{config_values['tile_size']}, scale {config_values['scale']:g}")  # fmt: skip
         config = TrainConfig(
             data=_data_spec(task, data),
             data_root=str(data_root) if data_root else None,

@@ -18,6 +18,7 @@ from csunet.data.intensity import standardise
 from csunet.data.io import read_image, to_float_image
 from csunet.data.masks import read_mask
 from csunet.data.pairing import Pairing, pair_files
+from csunet.data.scale import resample_image, resample_mask
 from csunet.data.tasks import get_task, is_task_name, super_description
 
 SAMPLE_NAME = "sample"
@@ -98,7 +99,8 @@ class SegmentationDataset(Dataset):
 
     ``transform`` is an albumentations transform (called as ``transform(image=..., mask=...)``) applied to the
     float image in [0, 1] and the class mask, after the whole image's ``intensity`` standardisation
-    (:mod:`csunet.data.intensity`). Grey images are repeated to ``channels`` channels. Decoded
+    (:mod:`csunet.data.intensity`) and the resampling of both by ``scale`` (:mod:`csunet.data.scale`; the
+    transform then works in the model's pixels). Grey images are repeated to ``channels`` channels. Decoded
     files are kept in memory when ``cache`` is true (micrograph sets are small; TIFF decoding is not free).
     Unpaired files are named in one warning and skipped; an empty split is an error.
     """
@@ -112,9 +114,10 @@ class SegmentationDataset(Dataset):
         cache: bool = True,
         data_root: str | os.PathLike | None = None,
         intensity: str = "none",
+        scale: float = 1.0,
     ) -> None:
         self.description = load_description(description, data_root)
-        self.intensity = intensity
+        self.intensity, self.scale = intensity, scale
         self.split = split
         self.transform = transform
         self.channels = channels
@@ -142,7 +145,8 @@ class SegmentationDataset(Dataset):
         if index in self._decoded:
             return self._decoded[index]
         image, mask = load_pair(*self.pairs[index], self.description)
-        image = standardise(image, self.intensity)
+        image = resample_image(standardise(image, self.intensity), self.scale)
+        mask = resample_mask(mask, self.scale)
         if image.shape[-1] == 1 and self.channels != 1:
             image = np.repeat(image, self.channels, axis=-1)
         elif image.shape[-1] != self.channels:

@@ -31,9 +31,11 @@ def normalize() -> A.Normalize:
     return A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD, max_pixel_value=1.0)
 
 
-def eval_transform(preset: str) -> A.Compose:
-    """Validation/test: no randomness; EBC takes NASA's fixed crop, the others the whole image."""
+def eval_transform(preset: str, scale: float = 1.0) -> A.Compose:
+    """Validation/test: no randomness; EBC takes NASA's fixed crop (of images resampled by ``scale``: the same
+    part of the micrograph), the others the whole image."""
     import albumentations as A
 
-    steps = [A.Crop(**EBC_VALIDATION_CROP)] if check_preset(preset) == "ebc" else []
+    crop = {name: round(value * scale) for name, value in EBC_VALIDATION_CROP.items()}
+    steps = [A.Crop(**crop)] if check_preset(preset) == "ebc" else []
     return A.Compose(steps + [normalize()])

@@ -226,7 +226,9 @@ def _readme(name: str, description: str, meta: CheckpointMeta, record: dict) -> 
         f"trained at {pixel}; {score}.\n\nWith csunet: `csunet models install THIS.zip`, then `csunet predict "
         f"NAME images/ --out masks/` (or `csunet predict THIS.zip ...`). Elsewhere: the ONNX model takes tiles "
         "scaled to [0, 1] then normalised as rdf.yaml says, and returns per-class logits.\n"
-    )
+        + (f"\nThe model works at scale {meta.scale:g}: resample each image by {meta.scale:g} before tiling it, "
+           "and the logits back to the image's size (csunet does both).\n" if meta.scale != 1 else "")
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

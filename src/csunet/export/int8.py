@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint
+from csunet.data.scale import resample_tensor, scaled_size
 from csunet.errors import CsunetError, check_range
 from csunet.export.onnx import META_KEY, SOURCE_KEY, source_stamp
 from csunet.export.openvino import (
@@ -43,12 +44,13 @@ class Int8Refused(CsunetError):
     """The int8 model lost more accuracy than allowed; the message gives both numbers."""
 
 
-def calibration_tiles(dataset, tile: int, limit: int) -> list[np.ndarray]:
-    """Up to ``limit`` non-overlapping tiles (1, C, T, T) of the normalised images of ``dataset``, spread evenly
-    over all their tiles."""
+def calibration_tiles(dataset, tile: int, limit: int, scale: float = 1.0) -> list[np.ndarray]:
+    """Up to ``limit`` non-overlapping tiles (1, C, T, T) of the normalised images of ``dataset`` at the model's
+    ``scale`` (what it sees when predicting), spread evenly over all their tiles."""
     tiles = []
     for index in range(len(dataset)):
         image = dataset[index][0]
+        image = resample_tensor(image, scaled_size(*image.shape[-2:], scale))
         if min(image.shape[-2:]) < tile:
             image = torch.nn.functional.pad(
                 image, (0, max(0, tile - image.shape[-1]), 0, max(0, tile - image.shape[-2]))
@@ -114,7 +116,7 @@ def export_int8(
     loaded = LoadedCheckpoint(fp32, meta, fp32_path, "openvino")
     calibration_set = checkpoint_dataset(loaded, checkpoint, data, "train", data_root)
     validation_set = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
-    calibration = calibration_tiles(calibration_set, meta.tile_size, tiles)
+    calibration = calibration_tiles(calibration_set, meta.tile_size, tiles, meta.scale)
 
     def nasa_iou(model, indices=None) -> tuple[float, list[float]]:
         """NASA IoU of ``model`` over the validation images (those of ``indices``), and per image."""

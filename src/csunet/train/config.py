@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from csunet.data.intensity import INTENSITY_METHODS
+from csunet.data.scale import MAX_SCALE, MIN_SCALE
 from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_choice, check_field_types, check_range
 from csunet.hardware import check_hardware
@@ -38,6 +39,10 @@ class TrainConfig:
     tile_size: int | None = None
     """Training crop and inference tile size (for CS-UNet and Swin-Unet also the model's input size); default:
     the recipe's, no larger than the smallest image."""
+    scale: float | None = None
+    """Resample the images by this factor before the model sees them, in training and prediction alike (0.5: half
+    the pixels across, so a tile covers twice the micrograph; masks and measurements stay in the image's pixels);
+    default: the recipe's (paper 1) or, with the fast recipe, derived from how wide the classes' regions are."""
     swin_weights: str | None = None
     """Swin checkpoint file or catalogue name."""
     cnn_weights: str | None = None
@@ -184,6 +189,7 @@ class TrainConfig:
         check_range(owner, "seed", self.seed, 0, 2**32 - 1)
         check_range(owner, "val_tiles", self.val_tiles, 0, optional=True)
         check_range(owner, "tile_size", self.tile_size, 32)
+        check_range(owner, "scale", self.scale, MIN_SCALE, MAX_SCALE)
         for name in ("weight_decay", "grad_clip", "max_steps"):
             check_range(owner, name, getattr(self, name), 0)
         check_range(owner, "warmup", self.warmup, 0, 1, high_open=True)

@@ -79,6 +79,7 @@ class SegmentationDataModule(L.LightningDataModule):
         photometric: str = "mild",
         val_tiles: int = 0,
         val_overlap: float = 0.25,
+        scale: float = 1.0,
     ) -> None:
         """``description`` has a ``train`` split (a single folder pair is divided first: ``csunet.data.hold_out``)."""
         super().__init__()
@@ -87,22 +88,23 @@ class SegmentationDataModule(L.LightningDataModule):
         self.crops_per_epoch, self.val_split, self.workers = crops_per_epoch, val_split, workers
         self.class_crops, self.class_temperature = class_crops, class_temperature
         self.intensity, self.photometric = intensity, photometric
-        self.val_tiles, self.val_overlap = val_tiles, val_overlap
+        self.val_tiles, self.val_overlap, self.scale = val_tiles, val_overlap, scale
         self.train_set: Dataset | None = None
         self.train_images: SegmentationDataset | None = None
         self.val_set: Dataset | None = None
 
     def _datasets(self) -> tuple[Dataset, Dataset]:
         train_tf = train_transform(self.preset, self.tile_size, self.photometric)
-        val_tf = eval_transform(self.preset)
+        val_tf = eval_transform(self.preset, self.scale)
         splits = self.description.splits
+        settings = {"intensity": self.intensity, "scale": self.scale}
         if "train" in splits:
-            train = SegmentationDataset(self.description, "train", train_tf, intensity=self.intensity)
+            train = SegmentationDataset(self.description, "train", train_tf, **settings)
             if self.val_split not in splits:
                 raise DataError(
                     f"{self.description.name}: no validation split {self.val_split!r}; it has {sorted(splits)}"
                 )
-            return train, SegmentationDataset(self.description, self.val_split, val_tf, intensity=self.intensity)
+            return train, SegmentationDataset(self.description, self.val_split, val_tf, **settings)
         raise DataError(f"{self.description.name}: needs a 'train' split; it has {sorted(splits)}")
 
     def setup(self, stage: str | None = None) -> None:

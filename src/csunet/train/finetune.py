@@ -51,9 +51,10 @@ def fine_tune_config(
 
 
 def checkpoint_model(meta: CheckpointMeta) -> dict:
-    """The model, its settings and tile size of a trained checkpoint: what training on from its weights repeats
-    (`train --init-weights` and napari's fine-tuning take them from here, so nobody retypes model flags)."""
-    return {"model": meta.model, "model_settings": dict(meta.model_settings), "tile_size": meta.tile_size}
+    """The model, its settings, tile size and scale of a trained checkpoint: what training on from its weights
+    repeats (`train --init-weights` and napari's fine-tuning take them from here, so nobody retypes model flags)."""
+    return {"model": meta.model, "model_settings": dict(meta.model_settings), "tile_size": meta.tile_size,
+            "scale": meta.scale}  # fmt: skip
 
 
 def first_model_config(

@@ -13,6 +13,7 @@ from csunet.data import DatasetDescription
 from csunet.data.dataset import pair_split
 from csunet.data.io import read_array
 from csunet.data.masks import read_mask
+from csunet.data.scale import MIN_SCALE, scaled_size
 from csunet.errors import SettingsError
 from csunet.inference import tile_starts
 from csunet.models.registry import model_entry, resolved_settings
@@ -26,6 +27,13 @@ TRAIN_COST_PER_CROP = 3.0
 VALIDATION_TILE_LIMIT = 128
 """Whole validation images that take more tiles than this are validated on fixed windows of them instead."""
 MIN_VALIDATIONS = 4
+"""A step budget is split into at least this many epochs, so the best checkpoint has something to choose from."""
+SCALE_WIDTH = 64
+"""The fast recipe shrinks the images until the narrowest class's regions are about this many pixels across
+(never enlarging them): wide regions then fit a tile with context around them at no cost per step (EBC's oxide
+layers, 170-200 pixels thick), while thin ones (Super's 7-pixel tertiary precipitates) keep every pixel."""
+SCALE_STEP = 0.05
+"""Derived scales are rounded down to a multiple of this (0.35, not 0.3556)."""
 """A step budget is split into at least this many epochs, so the best checkpoint has something to choose from."""
 
 
@@ -88,14 +96,27 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
     reasons, changes = [], {}
     train_sizes = image_sizes(description, "train")
     val_sizes = image_sizes(description, config.val_split)
-    smallest = min(min(size) for size in train_sizes + val_sizes)
     settings = resolved_settings(config.model, config.model_settings)
     tile = config.tile_size
     entry = model_entry(config.model)
     window = settings.get("window_size") if entry.fixed_input_size else None
     multiple = entry.capabilities.size_multiple
+    widths = region_widths(description) if {"tile_size", "scale"} & set(config.from_recipe) else {}
+    narrowest = min(widths, key=widths.get, default=None)
+    if "scale" in config.from_recipe and narrowest is not None and widths[narrowest] > SCALE_WIDTH:
+        scale = max(MIN_SCALE, math.floor(SCALE_WIDTH / widths[narrowest] / SCALE_STEP) * SCALE_STEP)
+        changes["scale"] = round(scale, 4)
+        reasons.append(
+            f"scale {changes['scale']:g}: the narrowest regions ({narrowest}) are {widths[narrowest]:.0f} pixels "
+            f"across, {widths[narrowest] * scale:.0f} at this scale: a tile sees {1 / scale:.1f} times as far at the "
+            "same cost per step"
+        )
+    scale = changes.get("scale", config.scale)
+    widths = {name: width * scale for name, width in widths.items()}
+    train_sizes = [scaled_size(*size, scale) for size in train_sizes]
+    val_sizes = [scaled_size(*size, scale) for size in val_sizes]
+    smallest = min(min(size) for size in train_sizes + val_sizes)
     if "tile_size" in config.from_recipe:
-        widths = region_widths(description)
         widest = max(widths, key=widths.get, default=None)
         if widest is not None and widths[widest] > tile:
             tile = min(

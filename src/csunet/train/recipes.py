@@ -3,9 +3,10 @@
 - ``paper``: the CS-UNet paper's recipe (SPEC 1.5), unchanged, for reproduction: Adam at 2e-4 until validation
   stops improving, then the best weights at 1e-5 (two stages, patience 30).
 - ``fast``: made for small compute (a CPU, minutes, a handful of labelled images), chosen by measurement
-  (``benchmarks/results/recipe_ablation.md``): 128-pixel crops (four times the steps per minute of 256; wider
-  where a class's regions are wider, as EBC's ~180-pixel oxide layer: 256, oxide IoU 0.563 -> 0.768 on EBC-1 in 5
-  CPU minutes, see ``train/plan.py``), AdamW at
+  (``benchmarks/results/recipe_ablation.md``): 128-pixel crops (four times the steps per minute of 256), on
+  images shrunk where even the narrowest class's regions are wide (EBC's ~180-pixel oxide layer: scale 0.35, so a
+  tile sees the layer and both its sides; wider tiles where regions are still wider than a tile; ``train/plan.py``),
+  AdamW at
   4e-4 with weight decay 0.01, a linear warm-up over the first 5 % of the budget and a cosine decay to zero at its
   end (a number of optimiser steps, or minutes, whichever runs out first), gradient clipping at 1, half the crops
   centred on a pixel of a class other than the background (EBC-1's thin oxide layer: IoU 0.000 -> 0.567 in 5 CPU
@@ -30,6 +31,7 @@ RECIPES: dict[str, dict] = {
         "grad_clip": 0.0,
         "max_steps": 0,
         "tile_size": 512,
+        "scale": 1.0,
         "class_crops": 0.0,
         "class_temperature": 0.0,
         "class_weights": "none",
@@ -47,6 +49,7 @@ RECIPES: dict[str, dict] = {
         "grad_clip": 1.0,
         "max_steps": 600,
         "tile_size": 128,
+        "scale": 1.0,
         "class_crops": 0.5,
         "class_temperature": 0.5,
         "class_weights": "rare",

@@ -123,6 +123,7 @@ def model_meta(config: TrainConfig, description) -> CheckpointMeta:
         channels=3,
         normalisation=Normalisation(tuple(IMAGENET_MEAN), tuple(IMAGENET_STD), config.intensity),
         tile_size=config.tile_size,
+        scale=config.scale,
         activation=ACTIVATIONS[config.loss],
         augment=config.resolved_preset(description.name),
         pixel_size_um=description.pixel_size_um,
@@ -263,6 +264,7 @@ def _train(
         config.photometric,
         config.val_tiles or 0,
         config.val_overlap,
+        config.scale,
     )
     datamodule.setup()
     shares = datamodule.crop_sampler.shares
