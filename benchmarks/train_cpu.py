@@ -62,7 +62,7 @@ ABLATION = {
 }  # fmt: skip
 MODIFIERS = {"wide": {"photometric": "wide"}, "mild": {"photometric": "mild"}, "equalize": {"intensity": "equalize"},
              "raw": {"intensity": "none"}, "weighted": {"class_weights": "auto"}, "seed1": {"seed": 1},
-             "seed2": {"seed": 2}}  # fmt: skip
+             "seed2": {"seed": 2}, "fullscale": {"scale": 1.0}}  # fmt: skip
 """`--recipes fast+equalize+wide`: a recipe with these settings changed (labels name what a row ran with)."""
 RESULTS = Path(__file__).parent / "results"
 FAST_TILE = RECIPES["fast"]["tile_size"]

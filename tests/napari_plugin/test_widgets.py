@@ -237,10 +237,12 @@ def test_train_from_strokes_then_paint_more_and_train_on(make_viewer, qtbot, tmp
     layer.data = np.where(strokes == 255, 0, strokes + LABEL_OFFSET).astype(np.uint8)
     widget.project.value = tmp_path / "project"
     widget.minutes.value = 0.1
+    widget.scale.value = 0.5  # the model works on the image at half its size; the segmentation comes back whole
     with qtbot.waitSignal(widget.work.done, timeout=WAIT_MS):
         widget.run.clicked.emit()
     first = widget.last_run
     assert first is not None, widget.work.status.value
+    assert load_checkpoint(first["best_checkpoint"]).meta.scale == 0.5
     segmentation = viewer.layers[f"{name} segmentation"]
     assert segmentation.data.shape == truth.shape and set(np.unique(segmentation.data)) <= {1, 2, 3}
     assert segmentation.metadata["csunet"]["checkpoint"] == first["best_checkpoint"]
@@ -257,6 +259,7 @@ def test_train_from_strokes_then_paint_more_and_train_on(make_viewer, qtbot, tmp
     second = widget.last_run
     assert second is not first and Path(second["run_dir"]).parent == project / "runs"
     assert load_checkpoint(second["best_checkpoint"]).meta.recipe["init_weights"] == first["best_checkpoint"]
+    assert load_checkpoint(second["best_checkpoint"]).meta.scale == 0.5  # the first model's scale goes on
     assert (read_array(project / "masks" / f"{name}_labels.png") != 0).mean() > 0.06
 
 

@@ -211,6 +211,7 @@ def test_training_on_scribbles_says_so_and_validates_on_the_strokes(tmp_path, ca
     said = caplog.text
     assert "sparse labels: 3.0% of the training pixels are labelled, crops centre on them" in said
     assert re.search(r"validation scores only the labelled [23]\.\d% of its pixels", said)
+    assert "strokes do not show how wide regions are, so the images keep their scale" in said
     on_strokes = evaluate(summary["best_checkpoint"], split="val", progress=False)
     assert on_strokes["nasa_iou"] == pytest.approx(summary["best_val_iou"], abs=0.02)
     # the copy is named after the sample (sample-scribbles-0.03), its file dataset.yaml: the sample's preset

@@ -41,6 +41,7 @@ from csunet.checkpoint import CheckpointMeta
 from csunet.data.description import DEFAULT_PALETTE
 from csunet.data.io import to_float_image
 from csunet.data.pixel_size import PixelSize, mismatch, pixel_size_from_file
+from csunet.data.scale import MIN_SCALE
 from csunet.errors import CsunetError
 from csunet.export import ENGINES, load_engine
 from csunet.inference import MAX_OVERLAP, TTA_MODES, default_device
@@ -411,8 +412,14 @@ class StrokesWidget(Container):
         self.project.tooltip = "folder for the image, its strokes and the models (made when missing)"
         self.minutes = FloatSpinBox(label="minutes", value=FIRST_MODEL_MINUTES, min=0.05, max=10_000.0, step=0.25)
         self.minutes.tooltip = "training time per round"
+        self.scale = FloatSpinBox(label="scale", value=1.0, min=MIN_SCALE, max=1.0, step=0.05)
+        self.scale.tooltip = (
+            "work on the image shrunk by this factor (first round; later rounds keep the model's): below 1 when "
+            "every class's regions are wide, e.g. 0.35 for a layer 180 pixels thick, so the model sees more around "
+            "each pixel; strokes do not show how wide regions are"
+        )
         self.run = PushButton(text="Train")
-        self.extend([self.image, self.classes, self.new_layer, self.project, self.minutes, self.run])
+        self.extend([self.image, self.classes, self.new_layer, self.project, self.minutes, self.scale, self.run])
         self.work = _Worker(self, self.run)
         self.last_run: dict | None = None
         self.new_layer.changed.connect(self.add_strokes_layer)
@@ -470,7 +477,7 @@ class StrokesWidget(Container):
         name = time.strftime("strokes-%Y%m%d-%H%M%S")
         runs = project.folder / "runs"
         config = (
-            first_model_config(path, runs, name, minutes)
+            first_model_config(path, runs, name, minutes, float(self.scale.value))
             if previous is None
             else fine_tune_config(previous, path, runs, name, max_steps=0, max_minutes=minutes)
         )

@@ -58,8 +58,13 @@ def checkpoint_model(meta: CheckpointMeta) -> dict:
 
 
 def first_model_config(
-    data: str | os.PathLike, out: str | os.PathLike, name: str | None = None, minutes: float = FIRST_MODEL_MINUTES
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    name: str | None = None,
+    minutes: float = FIRST_MODEL_MINUTES,
+    scale: float | None = None,
 ) -> TrainConfig:
-    """A model from nothing on the dataset description ``data`` (strokes, typically), within ``minutes``."""
+    """A model from nothing on the dataset description ``data`` (strokes, typically), within ``minutes``, at
+    ``scale`` (None: the plan's, which strokes leave at 1)."""
     return TrainConfig(data=str(data), **SMALL_MODEL, recipe="fast", batch_size=4, max_steps=0,
-                       max_minutes=minutes, out=str(out), name=name)  # fmt: skip
+                       max_minutes=minutes, out=str(out), name=name, scale=scale)  # fmt: skip

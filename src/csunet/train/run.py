@@ -60,7 +60,7 @@ from csunet.train.datamodule import SPARSE_BELOW, SegmentationDataModule
 from csunet.train.history import EpochHistory
 from csunet.train.losses import class_frequencies, derived_class_weights, rare_classes
 from csunet.train.module import SegmentationModule
-from csunet.train.plan import plan
+from csunet.train.plan import SCALE_WIDTH, plan
 from csunet.train.recipes import ACTIVATIONS, RARE_SHARE
 from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
@@ -239,7 +239,7 @@ def _train(
     description = hold_out(
         load_description(config.data, config.data_root), config.val_fraction, config.test_fraction, config.seed
     )
-    recipe_was_default = config.recipe_was_default
+    recipe_was_default, scale_derived = config.recipe_was_default, "scale" in config.from_recipe
     config, reasons = plan(config, description)
     if rank_zero_only.rank == 0 and recipe_was_default:
         log.info(
@@ -275,6 +275,12 @@ def _train(
         log.info(
             f"sparse labels: {train_share:.1%} of the training pixels are labelled, crops centre on them; "
             f"validation scores only the labelled {val_share:.1%} of its pixels"
+            + (
+                "; strokes do not show how wide regions are, so the images keep their scale: where every class's "
+                f"regions are wider than about {SCALE_WIDTH} pixels, give --scale {SCALE_WIDTH}/WIDTH"
+                if scale_derived and config.scale == 1
+                else ""
+            )
         )
     meta = model_meta(config, description)
     class_weights = resolve_class_weights(config, datamodule, len(description.classes))
