@@ -53,3 +53,16 @@ def test_logits_go_back_to_the_image_size():
     back = resample_tensor(resample_tensor(logits, (16, 21)), (45, 61))
     assert back.shape == (3, 45, 61)
     assert resample_tensor(logits, (45, 61)) is logits
+
+
+def test_ebc_evaluation_crop_covers_the_same_part_of_a_shrunk_image():
+    from csunet.data.transforms import EBC_VALIDATION_CROP, eval_transform
+
+    mask = np.zeros((1024, 1024), np.uint8)
+    crop = EBC_VALIDATION_CROP
+    mask[crop["y_min"] : crop["y_max"], crop["x_min"] : crop["x_max"]] = 1  # exactly NASA's window
+    image = np.zeros((1024, 1024, 3), np.float32)
+    for scale in (1.0, 0.5, 0.35):
+        out = eval_transform("ebc", scale)(image=resample_image(image, scale), mask=resample_mask(mask, scale))
+        assert out["mask"].shape == (round(512 * scale),) * 2
+        assert out["mask"].mean() > 0.98  # inside the window, as at full scale (up to one rounded edge row)

@@ -34,7 +34,6 @@ SCALE_WIDTH = 64
 layers, 170-200 pixels thick), while thin ones (Super's 7-pixel tertiary precipitates) keep every pixel."""
 SCALE_STEP = 0.05
 """Derived scales are rounded down to a multiple of this (0.35, not 0.3556)."""
-"""A step budget is split into at least this many epochs, so the best checkpoint has something to choose from."""
 
 
 def image_sizes(description: DatasetDescription, split: str) -> list[tuple[int, int]]:
