@@ -215,7 +215,8 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "rows of 2026-12-01 (CPU share not recorded) and 545-588 steps rerun alone on 2026-12-03, with 2-3 % of its",
         "time in the kernel: those rows had not had the machine; the kernel is not what slows training here.",
         "`coarser scale`: the plan shrank the images (`tile, scale`: 128 at 0.35 is a 128-pixel tile on images",
-        "shrunk to 0.35, from 2026-12-03 on: EBC's oxide layers; the Super tasks keep scale 1, so their rows stand).",
+        "shrunk to 0.35, from 2026-12-03 on: EBC's oxide layers; the Super tasks keep scale 1, so their rows stand;",
+        "EBC rows without it measured since then ran at scale 1 given, `--recipes fast+fullscale`, to compare).",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
         "the oxide IoU). mIoU w/o bg: mean of the non-background classes' IoU over all test pixels.",
     ]
