@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.train_cpu import MODELS, CpuShare, cpu_name, had_machine, save_figure
+from benchmarks.train_cpu import MODELS, CpuShare, cpu_name, had_machine, save_figure, scale_note
 from csunet.data import SegmentationDataset, load_description
 from csunet.data.masks import IGNORE_INDEX, labelled_share
 from csunet.data.scribbles import write_scribble_dataset
@@ -237,9 +237,7 @@ def table(rows: list[dict], options: str = "") -> str:
 
 def tile_cell(row: dict) -> str:
     """``128 at 0.35``; empty for the forest and for rows from before the CNN rows recorded their tile."""
-    if "tile_size" not in row:
-        return ""
-    return f"{row['tile_size']}" + ("" if row["scale"] == 1 else f" at {row['scale']:g}")
+    return f"{row['tile_size']}{scale_note(row)}" if "tile_size" in row else ""
 
 
 def figure(rows: list[dict], path: Path) -> None:
