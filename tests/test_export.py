@@ -40,7 +40,7 @@ from csunet.predictor import Predictor, normalised_tensor
 runner = CliRunner()
 
 SMALL_SETTINGS = {
-    "cs_unet": {"encoder": "resnet18", "img_size": 64, "window_size": 2, "embed_dim": 24},
+    "cs_unet": {"encoder": "resnet18", "img_size": 64, "window_size": 2, "embed_dim": 24, "depths": "shallow"},
     "swin_unet": {"img_size": 64, "window_size": 2, "embed_dim": 24},
     "hiformer": {"variant": "s", "encoder": "resnet18", "img_size": 64, "window_size": 2},
     "transdeeplab": {"levels": 2, "img_size": 64, "window_size": 2},

@@ -182,6 +182,11 @@ def test_touching_particles_are_split_and_single_ones_are_not():
     count = lambda m: measure_masks({"m": m}, settings)["images"][1]["count"]  # noqa: E731
     assert count(mask) == 1 and count(clean(mask, cut)) == 2
     assert (clean(single, cut) == single).all()
+    # particles with no single deepest point (a one-pixel line, a two-pixel speck: flat distance maps) stay whole
+    flat = np.zeros((60, 100), np.uint8)
+    flat[10, 20:60] = 1
+    flat[40:42, 70] = 1
+    assert (clean(flat, cut) == flat).all()
 
 
 def test_limits_come_from_the_training_masks():

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from scipy import ndimage
-from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from csunet.checkpoint import CheckpointMeta
@@ -210,16 +209,30 @@ def _holes(mask: np.ndarray, index: int, limit: int, background: int | None) -> 
     mask[small[labels]] = index
 
 
+def _seeds(distance: np.ndarray, labels: np.ndarray, spacing: int) -> np.ndarray:
+    """Watershed seeds: the maxima of ``distance`` within ``spacing`` pixels (square window), maxima closer than
+    that to each other merged into one seed, and every region of ``labels`` given at least one (its deepest
+    point). skimage's ``peak_local_max`` does the same per point, and on the broad plateaus of a noisy prediction's
+    distance map spends minutes spacing hundreds of thousands of equal candidates."""
+    window = np.ones((2 * spacing + 1,) * 2, bool)
+    maxima = (distance == ndimage.maximum_filter(distance, footprint=window, mode="constant")) & (labels > 0)
+    near = ndimage.binary_dilation(maxima, np.ones((spacing + 1,) * 2, bool)) & (labels > 0)
+    groups, count = ndimage.label(near, EIGHT)
+    seeds = np.where(maxima, groups, 0)
+    unseeded = np.setdiff1d(np.unique(labels[labels > 0]), labels[seeds > 0])
+    if unseeded.size:
+        deepest = np.array(ndimage.maximum_position(distance, labels, unseeded)).reshape(-1, 2)
+        seeds[tuple(deepest.T)] = np.arange(count + 1, count + 1 + len(deepest))
+    return seeds
+
+
 def _split_touching(mask: np.ndarray, index: int, limit: int, background: int | None) -> None:
     if background is None:
         return
     region = mask == index
     labels, _ = ndimage.label(region, EIGHT)
     distance = ndimage.distance_transform_edt(region)
-    peaks = peak_local_max(distance, min_distance=limit, labels=labels, exclude_border=False)
-    seeds = np.zeros(mask.shape, np.int32)
-    seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    cut = watershed(-distance, seeds, mask=region, watershed_line=True)
+    cut = watershed(-distance, _seeds(distance, labels, limit), mask=region, watershed_line=True)
     mask[region & (cut == 0)] = background
 
 

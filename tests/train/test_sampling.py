@@ -96,6 +96,22 @@ def test_random_crops_of_scribbles_centre_on_labelled_pixels(tmp_path):
     assert min(shares) > 0 and np.mean(shares) > 3 * whole
 
 
+def test_a_runs_seed_decides_its_augmented_crops():
+    """albumentations draws from its own generators; a crop's augmentation follows torch's seed (so a run's seed
+    reproduces its crops) and differs between seeds."""
+    from csunet.train.augment import train_transform
+
+    crops = CropsPerEpoch(SegmentationDataset("sample", "train", train_transform("super", 64)), 8, 64)
+
+    def drawn(seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        return [crops[index % 2, RANDOM_CROP][0] for index in range(6)]
+
+    first, again, other = drawn(0), drawn(0), drawn(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not any(torch.equal(a, b) for a, b in zip(first, other))
+
+
 def test_a_class_never_predicted_on_validation_gets_more_crops():
     shares = ClassShares.from_masks(drawn_masks(), NAMES, 0, temperature=0.0)
     sampler = CropSampler(2, 4000, class_crops=1.0, shares=shares)

@@ -29,7 +29,8 @@ class CropsPerEpoch(Dataset):
     (image index, class) is a crop centred on a random pixel of that class in that image, or, for
     ``RANDOM_CROP``, a uniformly random crop (the dataset's transform crops it). On a sparse mask (one with
     unlabelled pixels) a random crop centres on a random labelled pixel instead: a crop of strokes covering 1 % of
-    an image would otherwise mostly hold nothing to learn from."""
+    an image would otherwise mostly hold nothing to learn from. Each crop's augmentation is seeded from torch's
+    generator, so a run's seed (and each loader worker's own seed) decides it."""
 
     def __init__(self, dataset: SegmentationDataset, length: int, tile_size: int) -> None:
         self.dataset, self.length, self.tile_size = dataset, length, tile_size
@@ -60,6 +61,8 @@ class CropsPerEpoch(Dataset):
             )
             window = np.s_[top : top + self.tile_size, left : left + self.tile_size]
             image, mask = image[window], mask[window]
+        if self.dataset.transform is not None:  # albumentations draws from its own generators: follow torch's
+            self.dataset.transform.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
         return self.dataset.transformed(image, mask)
 
 
