@@ -82,7 +82,7 @@ def run_task(task: str, minutes: float, data_root: Path, out: Path, runs: Path |
     return {
         "task": task, "model": MODEL, "recipe": "fast", "minutes": minutes, "cpu": cpu_name(),
         "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), **trained, "evaluation_cpu_share": share.record,
-        "nasa_iou": test["nasa_iou"], "mask_miou": test["mask_miou"],
+        "nasa_iou": test["nasa_iou"], "tta": test["tta"], "mask_miou": test["mask_miou"],
         "mask_miou_without_cleanup": test.get("mask_miou_without_cleanup", test["mask_miou"]),
         "cleanup": test["cleanup"], "cleanup_decisions": rules["decisions"],
         "score": agreement_score(cleaned), "score_without_cleanup": agreement_score(raw),
@@ -102,11 +102,13 @@ def table(rows: list[dict], machine: str) -> str:
         f"training masks; an offset or rule is kept when it lowers the validation measurement error by at least "
         f"{MIN_GAIN:g} and neither it nor the kept rules together lower the validation mask IoU by more than "
         f"{IOU_TOLERANCE:g}; rows measured before 2026-12-03 had no offsets, allowed 0.001 per rule and split a "
-        "small region between its neighbours pixel by pixel). Relative errors in %, area fractions as differences. "
+        "small region between its neighbours pixel by pixel). TTA: the test-time augmentation the masks were "
+        "predicted with (`--tta auto` from 2026-12-03 on: the four flips for the Super tasks; rows before: none). "
+        "Relative errors in %, area fractions as differences. "
         "Command: `python -m benchmarks.measure_agreement` (nothing else running).",
         "",
-        "| task | trained | NASA IoU | mask mIoU raw / cleaned | error score raw / cleaned | clean-up kept |",
-        "|---|---|---|---|---|---|",
+        "| task | trained | TTA | NASA IoU | mask mIoU raw / cleaned | error score raw / cleaned | clean-up kept |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         trained = f"{row['steps']} steps" if "steps" in row else "train_cpu run"
@@ -114,7 +116,7 @@ def table(rows: list[dict], machine: str) -> str:
         if others is not None and others >= 0.25:
             trained += f", shared: others used {others:.2f} cores"
         lines.append(
-            f"| {row['task']} | {trained} | {row['nasa_iou']:.3f} | {row['mask_miou_without_cleanup']:.3f} / "
+            f"| {row['task']} | {trained} | {row.get('tta', 'none')} | {row['nasa_iou']:.3f} | {row['mask_miou_without_cleanup']:.3f} / "
             f"{row['mask_miou']:.3f} | {row['score_without_cleanup']:.3f} / {row['score']:.3f} | {row['cleanup']} |"
         )
     for row in rows:

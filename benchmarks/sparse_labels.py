@@ -37,7 +37,8 @@ import torch
 
 from benchmarks.train_cpu import MODELS, CpuShare, cpu_name, had_machine, save_figure, scale_note
 from csunet.data import SegmentationDataset, load_description
-from csunet.data.masks import IGNORE_INDEX, labelled_share
+from csunet.data.masks import labelled_share
+from csunet.data.pixel_classifier import fit_forest, forest_mask
 from csunet.data.scribbles import write_scribble_dataset
 from csunet.data.tasks import resolve_data_root
 from csunet.evaluate import evaluate
@@ -57,19 +58,6 @@ shrinks the images, these rows train on the strokes at that scale: what a user w
 gives with ``--scale``."""
 PSEUDO = "CS-UNet, strokes + pseudo-labels"
 RESULTS = Path(__file__).parent / "results"
-FOREST = {"n_estimators": 50, "max_depth": 10, "max_samples": 0.05}
-"""scikit-image's trainable-segmentation settings (its gallery example); scikit-learn's defaults otherwise."""
-
-
-def grey(image: np.ndarray) -> np.ndarray:
-    return image.mean(axis=-1) if image.ndim == 3 else image
-
-
-def forest_features(image: np.ndarray) -> np.ndarray:
-    from skimage.feature import multiscale_basic_features
-
-    return multiscale_basic_features(grey(image), intensity=True, edges=True, texture=True, sigma_min=1,
-                                     sigma_max=16).astype(np.float32)  # fmt: skip
 
 
 def masks_nasa_iou(truth: np.ndarray, predicted: np.ndarray, num_classes: int, loss: str) -> float:
@@ -86,27 +74,17 @@ def masks_nasa_iou(truth: np.ndarray, predicted: np.ndarray, num_classes: int, l
 
 def random_forest(scribbles: Path, task_loss: str, seed: int) -> dict:
     """Fit on the training scribbles of the sparse dataset ``scribbles``, score on its complete test masks."""
-    from sklearn.ensemble import RandomForestClassifier
-
     train_set = SegmentationDataset(scribbles, "train")
     test_set = SegmentationDataset(scribbles, "test", cache=False)
     classes = train_set.description.num_classes
     with CpuShare() as share:
         started = time.monotonic()
-        features, labels = [], []
-        for index in range(len(train_set)):
-            image, mask = train_set.load(index)
-            labelled = mask != IGNORE_INDEX
-            features.append(forest_features(image)[labelled])
-            labels.append(mask[labelled])
-        forest = RandomForestClassifier(**FOREST, n_jobs=-1, random_state=seed)
-        forest.fit(np.concatenate(features), np.concatenate(labels))
+        forest = fit_forest((train_set.load(index) for index in range(len(train_set))), seed)
         fitted = time.monotonic() - started
         scores, truths, predictions = [], [], []
         for index in range(len(test_set)):
             image, mask = test_set.load(index)
-            features_ = forest_features(image)
-            predicted = forest.predict(features_.reshape(-1, features_.shape[-1])).reshape(mask.shape)
+            predicted = forest_mask(forest, image)
             scores.append(masks_nasa_iou(mask, predicted, classes, task_loss))
             truths.append(mask)
             predictions.append(predicted.astype(np.uint8))

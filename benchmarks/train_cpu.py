@@ -178,7 +178,7 @@ def run_one(task: str, model: str, minutes: float, data_root: Path, out: Path, *
         "nasa_iou": test["nasa_iou"], "miou_without_background": test["miou_without_background"],
         "per_class_iou": test["per_class_iou"], "epochs": summary["epochs"], "steps": summary["steps"],
         "best_val_iou": summary["best_val_iou"], "wall_seconds": round(wall, 1), "curve": curve(Path(summary["run_dir"])),
-        "cpu_share": share.record, "best_checkpoint": summary["best_checkpoint"],
+        "cpu_share": share.record, "best_checkpoint": summary["best_checkpoint"], "tta": test["tta"],
     }  # fmt: skip
 
 
@@ -268,6 +268,13 @@ def share_cell(row: dict) -> str:
 
 
 def recipe_label(row: dict) -> str:
+    """What the row ran, and ``, TTA flips`` when its test images were predicted with test-time augmentation (rows
+    from before that was recorded had none)."""
+    tta = row.get("tta", "none")
+    return training_label(row) + ("" if tta == "none" else f", TTA {tta}")
+
+
+def training_label(row: dict) -> str:
     """The recipe's name, marked when a fast row was measured before the recipe centred crops on classes, or (on a
     task of several classes, where it differs) before it took one Dice per class; then what it standardised and
     jittered (rows from before these settings existed had none and mild), and whether its loss was class-weighted."""

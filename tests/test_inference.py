@@ -117,17 +117,24 @@ class FirstChannel(nn.Module):
         return x[:, :1]
 
 
+def stub_meta(**settings):
+    """What a checkpoint of the two-class stub model above carries."""
+    from csunet.checkpoint import CheckpointMeta, Normalisation
+
+    return CheckpointMeta(model="stub", model_settings={}, classes=["matrix", "particle"], out_channels=1,
+                          colours=[[0, 0, 0], [255, 0, 0]], channels=3, normalisation=Normalisation((0,) * 3, (1,) * 3),
+                          tile_size=64, activation="sigmoid", **settings)  # fmt: skip
+
+
 def test_a_model_at_half_scale_sees_half_the_pixels_and_its_mask_is_the_images_size(tmp_path):
-    from csunet.checkpoint import CheckpointMeta, LoadedCheckpoint, Normalisation
+    from csunet.checkpoint import LoadedCheckpoint
     from csunet.predictor import Predictor
 
-    meta = CheckpointMeta(model="stub", model_settings={}, classes=["matrix", "particle"], out_channels=1,
-                          colours=[[0, 0, 0], [255, 0, 0]], channels=3, normalisation=Normalisation((0,) * 3, (1,) * 3),
-                          tile_size=64, activation="sigmoid", scale=0.5)  # fmt: skip
+    meta = stub_meta(scale=0.5)
     model = FirstChannel()
     image = -torch.ones(3, 200, 300)
     image[:, 50:150, 100:220] = 1  # a particle 100 x 120 pixels
-    prediction = Predictor(LoadedCheckpoint(model, meta, tmp_path / "stub.ckpt")).predict_tensor(image)
+    prediction = Predictor(LoadedCheckpoint(model, meta, tmp_path / "stub.ckpt"), tta="none").predict_tensor(image)
     # the model ran over the image at 100 x 150: that grid of 64-pixel tiles, no more
     assert set(model.seen) == {(64, 64)}
     assert len(model.seen) == len(tile_starts(100, 64, 0.5)) * len(tile_starts(150, 64, 0.5))
@@ -135,3 +142,33 @@ def test_a_model_at_half_scale_sees_half_the_pixels_and_its_mask_is_the_images_s
     assert prediction.raw_mask.shape == (200, 300) and prediction.logits.shape == (1, 200, 300)
     assert (prediction.raw_mask.astype(bool) != truth).sum() <= 2 * (100 + 120)  # at most its outline
     assert prediction.raw_mask[60:140, 110:210].all() and not prediction.raw_mask[:45].any()
+
+
+@pytest.mark.parametrize(("augment", "tta", "views", "ran"), [
+    ("default", "auto", 4, "flips"), ("super", "auto", 4, "flips"), ("ebc", "auto", 1, "none"),
+    ("ebc", "d4", 8, "d4"), ("super", "none", 1, "none"),
+])  # fmt: skip
+def test_auto_test_time_augmentation_follows_the_checkpoints_preset(tmp_path, augment, tta, views, ran):
+    """``auto`` (the default) runs the four flips for presets trained with flips and quarter turns, none for EBC
+    (benchmarks/results/tta.md); the flipped views come back unflipped, so the mask is the plain one."""
+    from csunet.checkpoint import LoadedCheckpoint
+    from csunet.predictor import Predictor
+
+    meta = stub_meta(augment=augment)
+    model = FirstChannel()
+    image = -torch.ones(3, 64, 64)
+    image[:, 10:30, 5:50] = 1
+    predictor = Predictor(LoadedCheckpoint(model, meta, tmp_path / "stub.ckpt"), tta=tta)
+    prediction = predictor.predict_tensor(image)
+    assert predictor.tta_mode == ran and len(model.seen) == views
+    assert (prediction.raw_mask.astype(bool) == (image[0] > 0).numpy()).all()
+
+
+def test_an_unknown_test_time_augmentation_is_refused_by_name(tmp_path):
+    from csunet.checkpoint import LoadedCheckpoint
+    from csunet.errors import SettingsError
+    from csunet.predictor import Predictor
+
+    meta = stub_meta()
+    with pytest.raises(SettingsError, match="unknown test-time augmentation 'rot45'; choose from auto, none"):
+        Predictor(LoadedCheckpoint(FirstChannel(), meta, tmp_path / "stub.ckpt"), tta="rot45")

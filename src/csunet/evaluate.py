@@ -8,7 +8,7 @@ import os
 from csunet.checkpoint import update_meta
 from csunet.cleanup import choose_rules, overridden, rules_from_meta
 from csunet.export import load_engine
-from csunet.inference import default_device
+from csunet.inference import DEFAULT_TTA, default_device
 from csunet.scoring import checkpoint_dataset, evaluate_model, measure_settings
 from csunet.utils import keep_freed_memory, writable_folder
 
@@ -19,7 +19,7 @@ def evaluate(
     split: str = "test",
     data_root: str | os.PathLike | None = None,
     overlap: float = 0.5,
-    tta: str = "none",
+    tta: str = DEFAULT_TTA,
     batch_size: int = 4,
     figures: str | os.PathLike | None = None,
     device: str | None = None,
@@ -39,7 +39,7 @@ def evaluate(
     dataset = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
     rules = overridden(rules_from_meta(loaded.meta), cleanup)
     result = evaluate_model(loaded, dataset, overlap, tta, batch_size, figures, progress, rules)
-    result.update({"checkpoint": str(checkpoint), "data": dataset.description.name, "split": split, "tta": tta,
+    result.update({"checkpoint": str(checkpoint), "data": dataset.description.name, "split": split,
                    "engine": loaded.engine})  # fmt: skip
     return result
 
@@ -51,6 +51,7 @@ def choose_cleanup(
     data_root: str | os.PathLike | None = None,
     overlap: float = 0.5,
     progress: bool = True,
+    tta: str = DEFAULT_TTA,
 ) -> dict:
     """Derive the clean-up limits from the training masks, keep the rules that bring ``split``'s measurements
     closer to the truth without lowering its mask IoU (:func:`csunet.cleanup.choose_rules`), and record them in
@@ -58,7 +59,7 @@ def choose_cleanup(
     loaded = load_engine(checkpoint, "torch", "cpu", bf16=False)
     dataset = checkpoint_dataset(loaded, checkpoint, data, split, data_root)
     train_masks = checkpoint_dataset(loaded, checkpoint, data, "train", data_root)
-    result = evaluate_model(loaded, dataset, overlap, progress=progress, keep_masks=True)
+    result = evaluate_model(loaded, dataset, overlap, tta, progress=progress, keep_masks=True)
     masks = result.pop("masks")
     rules = choose_rules([train_masks.load(i)[1] for i in range(len(train_masks))], masks["truth"],
                          masks["predicted"], measure_settings(loaded.meta), masks["logits"])  # fmt: skip

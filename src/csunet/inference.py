@@ -17,9 +17,15 @@ from torch.nn import functional as F
 
 from csunet.errors import SettingsError, check_range
 
-TTA_MODES = ("none", "hflip", "flips", "d4")
+TTA_MODES = ("auto", "none", "hflip", "flips", "d4")
 """``hflip``: identity + horizontal flip (EBC: layers have an up and a down); ``flips``: + vertical and both;
-``d4``: all eight flips and 90-degree rotations."""
+``d4``: all eight flips and 90-degree rotations; ``auto``: what wins for the model's augmentation preset
+(:func:`csunet.data.transforms.symmetric_tta`), resolved by the Predictor from the checkpoint."""
+DEFAULT_TTA = "auto"
+TTA_HELP = (
+    "Test-time augmentation, the logits averaged over flipped tiles: auto (four flips, 4x the time; none for the "
+    "ebc preset, where flips did not help), none, hflip, flips, d4."
+)
 
 
 def default_device() -> torch.device:
@@ -68,10 +74,17 @@ _TTA_INDICES = {"none": [0], "hflip": [0, 4], "flips": [0, 4, 6, 2], "d4": list(
 # index 4 = horizontal flip, 6 = horizontal flip + 180 degrees = vertical flip, 2 = 180 degrees = both flips
 
 
+def check_tta(tta: str) -> str:
+    if tta not in TTA_MODES:
+        raise SettingsError(f"unknown test-time augmentation {tta!r}; choose from {', '.join(TTA_MODES)}")
+    return tta
+
+
 def predict_tiles(model: torch.nn.Module, tiles: torch.Tensor, tta: str = "none") -> torch.Tensor:
     """Logits of a batch of tiles, averaged over the test-time augmentations of ``tta``."""
+    check_tta(tta)
     if tta not in _TTA_INDICES:
-        raise SettingsError(f"unknown test-time augmentation {tta!r}; choose from {', '.join(TTA_MODES)}")
+        raise SettingsError(f"test-time augmentation {tta!r} is resolved from a checkpoint (csunet.predictor)")
     indices = _TTA_INDICES[tta]
     total = None
     for index in indices:

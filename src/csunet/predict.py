@@ -37,7 +37,7 @@ from csunet.errors import SettingsError, check_range
 from csunet.export import ENGINES, choose_engine, load_engine
 from csunet.export.bundle import resolve as resolve_bundle
 from csunet.export.onnx import source_stamp
-from csunet.inference import check_overlap, default_device
+from csunet.inference import DEFAULT_TTA, check_overlap, default_device
 from csunet.interchange import check_exports, write_ome_zarr, write_vector_exports
 from csunet.prediction_folder import (
     MASK_SUFFIX,
@@ -83,7 +83,7 @@ def predict(
     inputs: list[str | os.PathLike],
     out: str | os.PathLike,
     overlap: float = 0.5,
-    tta: str = "none",
+    tta: str = DEFAULT_TTA,
     batch_size: int = 4,
     mask_format: str = "png",
     probabilities: bool = False,
@@ -127,7 +127,6 @@ def predict(
         "checkpoint": {"path": str(Path(checkpoint).resolve()), **source_stamp(Path(checkpoint))},
         "engine": choose_engine(checkpoint, device) if engine == "auto" else engine,
         "overlap": overlap,
-        "tta": tta,
         "mask_format": mask_format,
         "probabilities": probabilities,
         "uncertainty": uncertainty,
@@ -138,6 +137,7 @@ def predict(
     # the model and its clean-up first: a checkpoint or setting that fails touches no earlier outputs
     loaded = load_engine(checkpoint, settings["engine"], device)
     predictor = Predictor.of(loaded, overlap, tta, batch_size, settings["cleanup"])
+    settings["tta"] = predictor.tta_mode  # what ran ("auto" resolved), so a rerun continues only the same outputs
     out = writable_folder(out, "predictions")
     if overwrite and count == 1:  # shards of one run would delete each other's outputs
         clear_earlier_run(out, OUTPUT_KEYS)

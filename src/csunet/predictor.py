@@ -16,7 +16,8 @@ from csunet.cleanup import CleanupRules, clean, overridden, rules_from_meta
 from csunet.data.errors import DataError
 from csunet.data.intensity import standardise
 from csunet.data.scale import resample_tensor, scaled_size
-from csunet.inference import check_overlap, sliding_window_logits
+from csunet.data.transforms import symmetric_tta
+from csunet.inference import DEFAULT_TTA, check_overlap, check_tta, sliding_window_logits
 from csunet.metrics import predicted_classes
 
 STRIP_ROWS = 256
@@ -92,16 +93,22 @@ class Predictor:
 
     loaded: LoadedCheckpoint
     overlap: float = 0.5
-    tta: str = "none"
+    tta: str = DEFAULT_TTA
     batch_size: int = 4
     cleanup: CleanupRules | None = field(default=None)
 
     def __post_init__(self) -> None:
         check_overlap(self.overlap)
+        check_tta(self.tta)
+
+    @property
+    def tta_mode(self) -> str:
+        """The test-time augmentation run: ``auto`` resolved by the checkpoint's augmentation preset."""
+        return symmetric_tta(self.meta.augment) if self.tta == "auto" else self.tta
 
     @classmethod
     def of(
-        cls, loaded: LoadedCheckpoint, overlap: float = 0.5, tta: str = "none", batch_size: int = 4,
+        cls, loaded: LoadedCheckpoint, overlap: float = 0.5, tta: str = DEFAULT_TTA, batch_size: int = 4,
         cleanup: list[str] | None = None,
     ) -> Predictor:  # fmt: skip
         """A predictor whose clean-up is the checkpoint's, changed by ``cleanup`` settings
@@ -119,7 +126,7 @@ class Predictor:
         with torch.no_grad():
             tensor = resample_tensor(tensor, scaled_size(*size, self.meta.scale))
             logits = sliding_window_logits(self.loaded.model, tensor, self.meta.tile_size, self.overlap,
-                                           self.batch_size, self.tta, "cpu", on_batch)  # fmt: skip
+                                           self.batch_size, self.tta_mode, "cpu", on_batch)  # fmt: skip
             return resample_tensor(logits, size)
 
     def predict_tensor(

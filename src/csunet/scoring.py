@@ -18,6 +18,7 @@ from csunet.data.holdout import hold_out
 from csunet.data.masks import IGNORE_INDEX
 from csunet.data.transforms import eval_transform
 from csunet.errors import SettingsError
+from csunet.inference import DEFAULT_TTA
 from csunet.metrics import ConfusionMatrix, NasaIoU, iou_summary, mask_mean_iou, nasa_iou
 from csunet.morphometry import MeasureSettings, agreement
 from csunet.predictor import Predictor
@@ -52,7 +53,7 @@ def evaluate_model(
     loaded: LoadedCheckpoint,
     dataset: SegmentationDataset,
     overlap: float = 0.5,
-    tta: str = "none",
+    tta: str = DEFAULT_TTA,
     batch_size: int = 4,
     figures: str | os.PathLike | None = None,
     progress: bool = True,
@@ -104,6 +105,7 @@ def evaluate_model(
     summary = iou_summary(nasa.compute(), confusion.compute(), classes, meta.background)
     summary["per_image"] = per_image
     summary["images"] = len(per_image)
+    summary["tta"] = predictor.tta_mode
     summary |= mask_metrics(truths, predictions, cleaned, meta, cleanup)
     if keep_masks:
         summary["masks"] = {"truth": truths, "predicted": predictions, "logits": kept_logits}

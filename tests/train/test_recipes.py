@@ -135,10 +135,42 @@ def test_region_widths_are_a_layers_thickness_and_a_particles_chord(tmp_path):
     (tmp_path / "dataset.yaml").write_text(
         "classes: {matrix: 0, layer: 1, particle: 2}\nsplits: {train: {images: images, masks: masks}}\n"
     )
-    widths = region_widths(load_description(tmp_path))
+    widths, source = region_widths(load_description(tmp_path))
+    assert source == "the training masks"
     assert set(widths) == {"layer", "particle"} and widths["layer"] == pytest.approx(40)
     # a disc's mean chord is its area over its diameter: pi r / 2
     assert widths["particle"] == pytest.approx(math.pi * 30 / 2, rel=0.02)
+
+
+def test_strokes_show_their_regions_widths_through_a_pixel_classifier(tmp_path):
+    """Strokes are as wide as the brush: on drawn micrographs with bright, grainy bands 120 rows thick, five-pixel
+    strokes alone would say 5; the regions a forest grows from them are about as thick as the bands, and the plan
+    shrinks the images as it would for complete masks."""
+    from PIL import Image
+
+    from csunet.data import load_description
+    from csunet.train.plan import region_widths
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for index in range(3):
+        truth = np.zeros((512, 512), np.uint8)
+        top = 100 + 60 * index
+        truth[top : top + 120] = 1
+        image = np.where(truth == 1, 160, 90) + rng.normal(0, 25, truth.shape)
+        strokes = np.full(truth.shape, 255, np.uint8)  # unlabelled
+        for row in (top - 60, top + 30, top + 90, top + 200):
+            strokes[row : row + 5, 60:450] = truth[row : row + 5, 60:450]
+        Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(tmp_path / "images" / f"{index}.png")
+        Image.fromarray(strokes).save(tmp_path / "masks" / f"{index}.png")
+    (tmp_path / "dataset.yaml").write_text(
+        "classes: {substrate: 0, layer: 1}\nmask: {encoding: index, ignore: 255}\n"
+        "splits: {train: {images: images, masks: masks}}\n"
+    )
+    widths, source = region_widths(load_description(tmp_path))
+    assert source == "the regions a pixel classifier grew from the strokes"
+    assert 95 < widths["layer"] < 135, widths
 
 
 def test_the_plan_works_coarser_on_wide_regions_and_widens_tiles_at_full_scale(benchmark_root):
@@ -149,7 +181,9 @@ def test_the_plan_works_coarser_on_wide_regions_and_widens_tiles_at_full_scale(b
     planned, reasons = plan(TrainConfig(recipe="fast", **small_model), description)
     # the oxide band is ~180 pixels thick: at 0.35 it is 63 pixels, inside the recipe's 128-pixel tiles
     assert planned.scale == 0.35 and planned.tile_size == 128
-    assert reasons[0].startswith("scale 0.35: the narrowest regions (oxide) are 180 pixels across, 63 at this")
+    assert reasons[0].startswith(
+        "scale 0.35: the narrowest regions (oxide) are 180 pixels across in the training masks, 63 at this"
+    )
     # at full scale (given) a tile must hold the band instead: 192 and 224 give token grids that windows of 8 do
     # not split, 256 does; UNet++ has no windows: the next multiple of 32
     full, reasons = plan(TrainConfig(recipe="fast", scale=1.0, **small_model), description)

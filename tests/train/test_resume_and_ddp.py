@@ -81,6 +81,7 @@ def test_two_process_ddp_gathers_validation_metrics_over_both(tmp_path):
     assert "world_size: 2" in result.stderr or "distributed_backend=gloo" in result.stderr
     logged = float(rows(tmp_path / "ddp")[0]["val_iou"])
     # the 4 validation images split 2 + 2 over the processes; one process alone on all 4 must agree
-    alone = evaluate(tmp_path / "ddp" / "checkpoints" / "best.ckpt", split="val", overlap=0.0, progress=False)
+    alone = evaluate(tmp_path / "ddp" / "checkpoints" / "best.ckpt", split="val", overlap=0.0, tta="none",
+                     progress=False)  # fmt: skip
     assert alone["images"] == 4
     assert logged == pytest.approx(alone["nasa_iou"], abs=1e-5)

@@ -27,6 +27,7 @@ from csunet.cli.data import print_dataset_info
 from csunet.cli.results import show_measurements
 from csunet.demo import DEMO_MINUTES, DEMO_STEPS
 from csunet.export.int8 import CALIBRATION_TILES, MAX_DROP, export_int8
+from csunet.inference import DEFAULT_TTA, TTA_HELP
 from csunet.pretrain.config import PretrainConfig
 from csunet.train.config import TrainConfig
 from csunet.train.recipes import CLASS_WEIGHTS, RECIPES
@@ -181,7 +182,7 @@ def evaluate(
     data_root: DataRoot = None,
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     overlap: Annotated[float, typer.Option(help="Tile overlap for images larger than a tile.")] = 0.5,
-    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
+    tta: Annotated[str, typer.Option(help=TTA_HELP)] = DEFAULT_TTA,
     figures: Annotated[Path | None, typer.Option(help="Write an error panel per image here.")] = None,
     engine: EngineOption = "torch",
     cleanup: CleanupOption = [],  # noqa: B006  (typer needs a literal default)
@@ -252,7 +253,7 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("predictions"),
     overlap: Annotated[float, typer.Option(help="Tile overlap, a share of the tile in [0, 0.9].")] = 0.5,
-    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, hflip, flips, d4.")] = "none",
+    tta: Annotated[str, typer.Option(help=TTA_HELP)] = DEFAULT_TTA,
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
     mask_format: Annotated[str, typer.Option(help="png or tif.")] = "png",
     probabilities: Annotated[bool, typer.Option(help="Also write per-class probability maps (TIFF).")] = False,

@@ -135,6 +135,12 @@ class ColourEncoding:
 MaskEncoding = IndexEncoding | ColourEncoding
 
 
+SPARSE_BELOW = 0.9
+"""Masks with a smaller labelled share are strokes, not complete masks with a few pixels left out (a scale bar):
+no clean-up is decided on them, as it compares the sizes and counts of whole regions, and the widths of their
+regions are guessed (``csunet.train.plan``)."""
+
+
 def labelled_share(masks: Iterable[np.ndarray]) -> float:
     """Share of the pixels of ``masks`` that are labelled (not ``IGNORE_INDEX``); 0 for no pixels."""
     labelled = total = 0

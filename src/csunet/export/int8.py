@@ -121,8 +121,9 @@ def export_int8(
     def nasa_iou(model, indices=None) -> tuple[float, list[float]]:
         """NASA IoU of ``model`` over the validation images (those of ``indices``), and per image."""
         images = ImageSubset(validation_set, list(range(len(validation_set))) if indices is None else indices)
+        # one pass per tile: the engines are compared, not the flips
         scored = evaluate_model(LoadedCheckpoint(model, meta, fp32_path, "openvino"), images, VALIDATION_OVERLAP,
-                                progress=progress)  # fmt: skip
+                                tta="none", progress=progress)  # fmt: skip
         return scored["nasa_iou"], [image["nasa_iou"] for image in scored["per_image"]]
 
     fp32_iou = nasa_iou(fp32)[0]

@@ -44,7 +44,7 @@ from csunet.data.pixel_size import PixelSize, mismatch, pixel_size_from_file
 from csunet.data.scale import MIN_SCALE
 from csunet.errors import CsunetError
 from csunet.export import ENGINES, load_engine
-from csunet.inference import MAX_OVERLAP, TTA_MODES, default_device
+from csunet.inference import DEFAULT_TTA, MAX_OVERLAP, TTA_HELP, TTA_MODES, default_device
 from csunet.measure import write_measurements
 from csunet.morphometry import MeasureSettings, measure_masks, size_summary, summarise
 from csunet.napari_plugin.labels import TrainingProject, labels_layer_kwargs, to_class_mask, to_layer_labels
@@ -288,7 +288,7 @@ class SegmentWidget(Container):
         self.engine.tooltip = ("auto: the fastest here (on a CPU it exports the checkpoint to OpenVINO once, tens of "
                                "seconds); torch: starts at once")  # fmt: skip
         self.overlap = FloatSpinBox(label="overlap", value=0.5, min=0.0, max=MAX_OVERLAP, step=0.05)
-        self.tta = ComboBox(label="TTA", choices=TTA_MODES, value="none")
+        self.tta = ComboBox(label="TTA", choices=TTA_MODES, value=DEFAULT_TTA, tooltip=TTA_HELP)
         self.uncertainty = CheckBox(text="add the uncertainty as an image layer", value=False)
         self.run = PushButton(text="Segment")
         self.extend([self.image, self.checkpoint, self.recent, self.engine, self.overlap, self.tta,
@@ -412,11 +412,11 @@ class StrokesWidget(Container):
         self.project.tooltip = "folder for the image, its strokes and the models (made when missing)"
         self.minutes = FloatSpinBox(label="minutes", value=FIRST_MODEL_MINUTES, min=0.05, max=10_000.0, step=0.25)
         self.minutes.tooltip = "training time per round"
-        self.scale = FloatSpinBox(label="scale", value=1.0, min=MIN_SCALE, max=1.0, step=0.05)
+        self.scale = FloatSpinBox(label="scale", value=0.0, min=0.0, max=1.0, step=0.05)
         self.scale.tooltip = (
-            "work on the image shrunk by this factor (first round; later rounds keep the model's): below 1 when "
-            "every class's regions are wide, e.g. 0.35 for a layer 180 pixels thick, so the model sees more around "
-            "each pixel; strokes do not show how wide regions are"
+            "work on the image shrunk by this factor (first round; later rounds keep the model's): 0 guesses it "
+            "from the strokes (a pixel classifier grows them into regions; where even the narrowest class's are "
+            f"wide, e.g. a layer 180 pixels thick, about 0.35); or give one from {MIN_SCALE:g} to 1"
         )
         self.run = PushButton(text="Train")
         self.extend([self.image, self.classes, self.new_layer, self.project, self.minutes, self.scale, self.run])
@@ -477,7 +477,7 @@ class StrokesWidget(Container):
         name = time.strftime("strokes-%Y%m%d-%H%M%S")
         runs = project.folder / "runs"
         config = (
-            first_model_config(path, runs, name, minutes, float(self.scale.value))
+            first_model_config(path, runs, name, minutes, float(self.scale.value) or None)
             if previous is None
             else fine_tune_config(previous, path, runs, name, max_steps=0, max_minutes=minutes)
         )
@@ -487,7 +487,12 @@ class StrokesWidget(Container):
 
         def done(outcome) -> None:
             summary, result = outcome
-            settings = {"checkpoint": summary["best_checkpoint"], "engine": "torch", "overlap": 0.5, "tta": "none"}
+            settings = {
+                "checkpoint": summary["best_checkpoint"],
+                "engine": "torch",
+                "overlap": 0.5,
+                "tta": DEFAULT_TTA,
+            }
             show_segmentation(self.viewer, image_layer, result, settings, f"{image_layer.name} segmentation")
             self.viewer.layers.move(self.viewer.layers.index(strokes), len(self.viewer.layers))
             self.viewer.layers.selection.active = strokes  # paint more strokes straight away

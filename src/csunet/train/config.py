@@ -17,6 +17,7 @@ from csunet.data.scale import MAX_SCALE, MIN_SCALE
 from csunet.data.transforms import PRESETS
 from csunet.errors import SettingsError, check_choice, check_field_types, check_range
 from csunet.hardware import check_hardware
+from csunet.inference import TTA_MODES
 from csunet.train.recipes import CLASS_WEIGHTS, DEFAULT_RECIPE, LOSSES, OPTIMIZERS, PHOTOMETRIC, RECIPES, SCHEDULES
 from csunet.utils import read_yaml
 
@@ -117,6 +118,10 @@ class TrainConfig:
     """For data given as one folder pair: the share of images held out for the final test (0: none)."""
     val_overlap: float = 0.25
     """Tile overlap when validating whole images."""
+    tta: str | None = None
+    """Test-time augmentation of the evaluations at the end (the whole validation split, the clean-up decided on
+    it, the test split): auto (what `predict` runs by default: four flips; one pass for the ebc preset), none,
+    hflip, flips, d4; default: the recipe's (fast auto, paper none, as the paper evaluated)."""
     pseudo_labels: bool = False
     """For sparse masks (strokes): after half the budget, give the unlabelled training pixels the class the model
     is sure of, and train on from that model for the rest (off: it did not pay in minutes; docs/data.md)."""
@@ -164,7 +169,8 @@ class TrainConfig:
         choices = {"optimizer": ("optimizer", OPTIMIZERS), "schedule": ("schedule", SCHEDULES),
                    "augment": ("augmentation preset", ("auto", *PRESETS)),
                    "intensity": ("intensity standardisation", INTENSITY_METHODS),
-                   "photometric": ("photometric augmentation", PHOTOMETRIC), "loss": ("loss", LOSSES)}  # fmt: skip
+                   "photometric": ("photometric augmentation", PHOTOMETRIC), "loss": ("loss", LOSSES),
+                   "tta": ("test-time augmentation", TTA_MODES)}  # fmt: skip
         for name, (what, allowed) in choices.items():
             check_choice(name, getattr(self, name), allowed, what)
         check_hardware(self.accelerator, self.devices, self.precision)

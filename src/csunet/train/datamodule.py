@@ -17,9 +17,6 @@ from csunet.train.augment import train_transform
 from csunet.train.sampling import RANDOM_CROP, ClassShares, CropSampler
 from csunet.train.validation import ValidationWindows, choose_windows
 
-SPARSE_BELOW = 0.9
-"""Masks with a smaller labelled share are strokes, not complete masks with a few pixels left out (a scale bar):
-no clean-up is decided on them, as it compares the sizes and counts of whole regions."""
 LABELLED = -2
 """The class slot of "any labelled pixel" (a sparse mask's random crop centres on one)."""
 

@@ -65,6 +65,6 @@ def first_model_config(
     scale: float | None = None,
 ) -> TrainConfig:
     """A model from nothing on the dataset description ``data`` (strokes, typically), within ``minutes``, at
-    ``scale`` (None: the plan's, which strokes leave at 1)."""
+    ``scale`` (None: the plan's, guessed from the strokes)."""
     return TrainConfig(data=str(data), **SMALL_MODEL, recipe="fast", batch_size=4, max_steps=0,
                        max_minutes=minutes, out=str(out), name=name, scale=scale)  # fmt: skip

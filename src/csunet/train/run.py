@@ -37,6 +37,7 @@ from csunet.checkpoint import (
 )
 from csunet.data import DataError, DatasetDescription, load_description
 from csunet.data.holdout import held_out_names, hold_out
+from csunet.data.masks import SPARSE_BELOW
 from csunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from csunet.errors import RunExistsError, SettingsError
 from csunet.evaluate import choose_cleanup, evaluate
@@ -56,11 +57,11 @@ from csunet.runs import (
     write_json,
 )
 from csunet.train.config import TrainConfig
-from csunet.train.datamodule import SPARSE_BELOW, SegmentationDataModule
+from csunet.train.datamodule import SegmentationDataModule
 from csunet.train.history import EpochHistory
 from csunet.train.losses import class_frequencies, derived_class_weights, rare_classes
 from csunet.train.module import SegmentationModule
-from csunet.train.plan import SCALE_WIDTH, plan
+from csunet.train.plan import plan
 from csunet.train.recipes import ACTIVATIONS, RARE_SHARE
 from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
@@ -239,7 +240,7 @@ def _train(
     description = hold_out(
         load_description(config.data, config.data_root), config.val_fraction, config.test_fraction, config.seed
     )
-    recipe_was_default, scale_derived = config.recipe_was_default, "scale" in config.from_recipe
+    recipe_was_default = config.recipe_was_default
     config, reasons = plan(config, description)
     if rank_zero_only.rank == 0 and recipe_was_default:
         log.info(
@@ -275,12 +276,6 @@ def _train(
         log.info(
             f"sparse labels: {train_share:.1%} of the training pixels are labelled, crops centre on them; "
             f"validation scores only the labelled {val_share:.1%} of its pixels"
-            + (
-                "; strokes do not show how wide regions are, so the images keep their scale: where every class's "
-                f"regions are wider than about {SCALE_WIDTH} pixels, give --scale {SCALE_WIDTH}/WIDTH"
-                if scale_derived and config.scale == 1
-                else ""
-            )
         )
     meta = model_meta(config, description)
     class_weights = resolve_class_weights(config, datamodule, len(description.classes))
@@ -415,7 +410,7 @@ def _finish(
         best.exists() and config.decide_cleanup and not sparse
     ):  # the whole validation split once more: the clean-up is decided on it
         full = choose_cleanup(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
-                              progress=progress)  # fmt: skip
+                              tta=config.tta, progress=progress)  # fmt: skip
         rules = full["cleanup_rules"]
         log.info(f"clean-up decided on {config.val_split} (limits from the training masks): {rules.describe()}")
         for line in rules.decisions:
@@ -424,14 +419,13 @@ def _finish(
                               "decisions": rules.decisions}  # fmt: skip
     elif config.val_tiles and best.exists():  # validation ran on windows: the whole split once now
         full = evaluate(best, config.data, config.val_split, config.data_root, overlap=config.val_overlap,
-                        progress=progress)  # fmt: skip
+                        tta=config.tta, progress=progress)  # fmt: skip
     if full is not None:
         summary["full_validation"] = {k: full[k] for k in ("nasa_iou", "miou_without_background", "per_class_iou")}
     if "test" in description.splits and best.exists():
         try:
-            test = evaluate(
-                best, config.data, "test", config.data_root, overlap=config.val_overlap, progress=progress
-            )
+            test = evaluate(best, config.data, "test", config.data_root, overlap=config.val_overlap, tta=config.tta,
+                            progress=progress)  # fmt: skip
         except DataError as exc:
             test = {"error": str(exc)}
             summary["test_error"] = str(exc)

@@ -28,13 +28,12 @@ from csunet.data.dataset import pair_split
 from csunet.data.description import DatasetDescription
 from csunet.data.holdout import hold_out
 from csunet.data.io import read_image
-from csunet.data.masks import IGNORE_INDEX, labelled_share, read_mask
+from csunet.data.masks import IGNORE_INDEX, SPARSE_BELOW, labelled_share, read_mask
 from csunet.data.scribbles import write_masks_copy
 from csunet.errors import SettingsError
 from csunet.predictor import Predictor
 from csunet.runs import RunFolder, write_json
 from csunet.train.config import TrainConfig
-from csunet.train.datamodule import SPARSE_BELOW
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +85,9 @@ def train_in_two_rounds(config: TrainConfig, run_dir: Path, progress: bool, call
     first_summary = train(first, progress=progress, callbacks=callbacks)
     if not first_summary.get("best_checkpoint"):
         return first_summary  # cancelled or no validation: nothing to fill from
+    # one pass per tile, as the time of this step was measured
     predictor = Predictor.of(load_checkpoint(first_summary["best_checkpoint"]), overlap=config.val_overlap,
-                             cleanup=["off"])  # fmt: skip
+                             tta="none", cleanup=["off"])  # fmt: skip
 
     filled_masks: list[np.ndarray] = []
 
