@@ -53,9 +53,8 @@ SHARES = [0.01, 0.03, 0.1]
 MODEL = "cs_unet-shallow48"
 STROKES = "CS-UNet, strokes"
 SCALED = "CS-UNet, strokes, scale given"
-"""Strokes do not show how wide a region is, so the plan keeps scale 1 on them; where the complete masks' plan
-shrinks the images, these rows train on the strokes at that scale: what a user who knows how thick the layer is
-gives with ``--scale``."""
+"""Where the complete masks' plan shrinks the images, these rows train on the strokes at that scale (what a user
+who knows how thick the layer is gives with ``--scale``), beside the strokes rows, whose plan guesses the widths."""
 PSEUDO = "CS-UNet, strokes + pseudo-labels"
 RESULTS = Path(__file__).parent / "results"
 
@@ -162,9 +161,12 @@ def table(rows: list[dict], options: str = "") -> str:
         "features + scikit-learn's random forest (ilastik's and Trainable Weka's method) on the same strokes, "
         "its time the fit and the prediction of the test images.",
         "",
-        "Strokes do not show how wide a region is, so the plan keeps scale 1 on them; where the complete masks' plan "
-        "shrinks the images (`tile, scale`), `strokes, scale given` rows train on the same strokes at that scale "
-        "(`--scale`: what a user who knows how thick the layer is gives).",
+        "Strokes are as wide as the brush, not as the regions they mark: from 2026-12-03 on the plan takes the "
+        "regions' widths, and so the working scale (`tile, scale`), from the regions a random forest grows from the "
+        "strokes (`data/pixel_classifier.py`; EBC-1: 0.4, the Super tasks 1; rows before kept scale 1 on strokes, "
+        "which on the Super tasks is the same). Where the complete masks' plan shrinks the images, `strokes, scale "
+        "given` rows train on the same strokes at the complete masks' scale (`--scale`: what a user who knows how "
+        "thick the layer is gives).",
         "",
         "| task | method | labelled share (asked / got) | test NASA IoU | ratio to complete masks | CPU minutes | "
         "steps | tile, scale | per-class IoU | alone |",

@@ -217,6 +217,8 @@ def result_table(rows: list[dict], minutes: float, machine: str, gpu: bool = Fal
         "`coarser scale`: the plan shrank the images (`tile, scale`: 128 at 0.35 is a 128-pixel tile on images",
         "shrunk to 0.35, from 2026-12-03 on: EBC's oxide layers; the Super tasks keep scale 1, so their rows stand;",
         "EBC rows without it measured since then ran at scale 1 given, `--recipes fast+fullscale`, to compare).",
+        "`TTA flips`: the test images predicted four times per tile, flipped, logits averaged (the fast recipe's",
+        "`--tta auto` from 2026-12-03 on; rows without it: one pass per tile; results/tta.md rescores earlier rows).",
         "Test NASA IoU: pooled over output channels per image, mean over test images (EBC: one sigmoid channel, so",
         "the oxide IoU). mIoU w/o bg: mean of the non-background classes' IoU over all test pixels.",
     ]

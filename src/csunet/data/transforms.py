@@ -15,7 +15,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PRESETS = ("super", "ebc", "default")
 """Augmentation presets: ``super`` (flips and 90-degree rotations), ``ebc`` (horizontal flips, fixed evaluation
 crop), ``default`` (``super``'s, for users' data)."""
-
 EBC_VALIDATION_CROP = {"x_min": 256, "y_min": 356, "x_max": 768, "y_max": 868}
 """NASA's notebook evaluates EBC on this fixed 512x512 window of each 1024x1024 image."""
 

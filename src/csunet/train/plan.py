@@ -114,10 +114,12 @@ def region_widths(description: DatasetDescription) -> tuple[dict[str, float], st
               for (image, _), mask in zip(pairs, masks)]  # fmt: skip
     forest = fit_forest(shrunk)
     guessed = [forest_mask(forest, image, GUESS_SMOOTHING) for image, _ in shrunk]
-    widths = mask_region_widths(guessed, description.classes, description.background)
-    return {
-        name: width / shrink for name, width in widths.items()
-    }, "the regions a pixel classifier grew from the strokes"
+    widths = {name: width / shrink for name, width in
+              mask_region_widths(guessed, description.classes, description.background).items()}  # fmt: skip
+    # a class the strokes mark but the guess lost (a thin one, smoothed away) keeps its strokes' width: never shrink
+    # the images on a guess that no longer shows the narrowest class
+    strokes = mask_region_widths(masks, description.classes, description.background)
+    return strokes | widths, "the regions a pixel classifier grew from the strokes"
 
 
 def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainConfig, list[str]]:
