@@ -123,11 +123,12 @@ def test_binary_tasks_have_one_sigmoid_channel_and_nasa_iou_is_the_foreground_io
     summary = train(tiny_config(tmp_path, "binary", data="sample-binary", max_epochs=1), progress=False)
     loaded = load_checkpoint(summary["best_checkpoint"])
     assert loaded.meta.out_channels == 1 and loaded.classes == ["matrix", "precipitate"]
-    report = evaluate(summary["best_checkpoint"], progress=False)
+    report = evaluate(summary["best_checkpoint"], tta="none", progress=False)
     records = predict(
         summary["best_checkpoint"],
         [sample_root() / "test"],
         tmp_path / "out",
+        tta="none",
         probabilities=True,
         progress=False,
         engine="torch",

@@ -67,7 +67,7 @@ def crash_at(monkeypatch, write_number: int) -> None:
 def test_an_interrupted_run_continues_to_the_same_outputs(tiny_run, folder, tmp_path, monkeypatch):
     checkpoint = tiny_run["best_checkpoint"]
     whole = tmp_path / "whole"
-    predict(checkpoint, [folder], whole, progress=False, engine="torch")
+    predict(checkpoint, [folder], whole, tta="none", progress=False, engine="torch")
     expected = outputs(whole)
     assert len(expected) == 2 * IMAGES
 
@@ -80,14 +80,14 @@ def test_an_interrupted_run_continues_to_the_same_outputs(tiny_run, folder, tmp_
         with monkeypatch.context() as patch:
             crash_at(patch, write_number)
             with pytest.raises(Crash):
-                predict(checkpoint, [folder], resumed, progress=False, engine="torch")
+                predict(checkpoint, [folder], resumed, tta="none", progress=False, engine="torch")
         manifest = json.loads((resumed / "predictions.json").read_text())
         assert manifest["complete"] is False
         with pytest.raises(DataError, match="stopped after"):
             measure([resumed], tmp_path / "m")
     half_done = len((resumed / "predictions.done.jsonl").read_text().splitlines())
     assert 0 < half_done < IMAGES
-    records = predict(checkpoint, [folder], resumed, progress=False, engine="torch")
+    records = predict(checkpoint, [folder], resumed, tta="none", progress=False, engine="torch")
     assert outputs(resumed) == expected
     assert listed(resumed) == [{**r, "mask": r["mask"].replace("whole", "resumed"),
                                 "overlay": r["overlay"].replace("whole", "resumed")} for r in listed(whole)]  # fmt: skip
@@ -196,9 +196,9 @@ def test_three_shards_as_separate_processes_merge_to_a_single_runs_result(tiny_r
     images.mkdir()
     for path in sorted(folder.iterdir())[:30]:
         (images / path.name).write_bytes(path.read_bytes())
-    single = predict(checkpoint, [images], tmp_path / "single", progress=False, engine="torch")
+    single = predict(checkpoint, [images], tmp_path / "single", tta="none", progress=False, engine="torch")
     command = [sys.executable, "-m", "csunet", "predict", checkpoint, str(images), "--out", str(tmp_path / "array"),
-               "--engine", "torch", "--json"]  # fmt: skip
+               "--engine", "torch", "--tta", "none", "--json"]  # fmt: skip
     environment = os.environ | {"OMP_NUM_THREADS": "1"}
     processes = [subprocess.Popen([*command, "--shard", f"{k}/3"], env=environment, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True) for k in (1, 2, 3)]  # fmt: skip
