@@ -151,3 +151,8 @@ def to_float_image(array: np.ndarray, source: str | os.PathLike = "<array>") -> 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a micrograph as float32 (H, W, C) in [0, 1] (C = 1 for grey, 3 for colour)."""
     return to_float_image(read_array(path), path)
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """The mean over channels of an (H, W, C) image; an (H, W) one as it is."""
+    return image.mean(axis=-1) if image.ndim == 3 else image

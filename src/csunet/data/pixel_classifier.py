@@ -12,14 +12,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from csunet.data.io import grey
 from csunet.data.masks import IGNORE_INDEX
 
 FOREST = {"n_estimators": 50, "max_depth": 10, "max_samples": 0.05}
 """scikit-image's trainable-segmentation settings (its gallery example); scikit-learn's defaults otherwise."""
-
-
-def grey(image: np.ndarray) -> np.ndarray:
-    return image.mean(axis=-1) if image.ndim == 3 else image
 
 
 def forest_features(image: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from skimage.measure import label, regionprops
 
+from csunet.data.io import grey as channel_mean
 from csunet.errors import SettingsError
 from csunet.pretrain.collection import list_collection, output_path, read_image, write_png
 from csunet.pretrain.manifest import write_manifest
@@ -41,15 +42,11 @@ class CleanReport:
         }
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    return image.mean(axis=-1) if image.ndim == 3 else image
-
-
 def find_info_band(
     image: np.ndarray, min_fraction: float = 0.02, max_fraction: float = 0.35
 ) -> tuple[int, int] | None:
     """Rows [start, stop) of an information band at the bottom or top of the image, or None."""
-    grey = _grey(image)
+    grey = channel_mean(image)
     height = grey.shape[0]
     saturated = ((grey <= SATURATED) | (grey >= 1 - SATURATED)).mean(axis=1) >= 0.6
     for rows in (range(height - 1, -1, -1), range(height)):  # bottom first, then top
@@ -67,7 +64,7 @@ def find_scale_bar_boxes(
     image: np.ndarray, min_area: float = 0.001, max_area: float = 0.2
 ) -> list[tuple[int, int, int, int]]:
     """Solid saturated rectangles (top, left, bottom, right) covering between min and max of the image area."""
-    grey = _grey(image)
+    grey = channel_mean(image)
     area = grey.size
     boxes = []
     for mask in (grey >= 1 - SATURATED, grey <= SATURATED):
