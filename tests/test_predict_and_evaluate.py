@@ -155,10 +155,14 @@ def test_training_decides_the_cleanup_and_evaluation_measures_against_the_truth(
     assert rules["decisions"][0].startswith("as predicted") and len(rules["decisions"]) == 1 + len(offsets) + tried
     summary = json.loads((Path(tiny_run["run_dir"]) / "summary.json").read_text())
     assert summary["cleanup"]["decisions"] == rules["decisions"]
-    shown = runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--split", "val"], terminal_width=120)
+    shown = runner.invoke(
+        app, ["evaluate", tiny_run["best_checkpoint"], "--split", "val", "--tta", "none"], terminal_width=120
+    )
     assert shown.exit_code == 0, shown.output
     assert "against the truth" in shown.output and "ECD d50 (px)" in shown.output
-    result = json.loads(runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--json"]).output)
+    result = json.loads(
+        runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--json", "--tta", "none"]).output
+    )
     # the truth side is what `csunet measure` says of the true test masks, written as index masks
     masks = tmp_path / "truth"
     masks.mkdir()
@@ -186,7 +190,9 @@ def test_training_decides_the_cleanup_and_evaluation_measures_against_the_truth(
     assert agreement["tertiary"]["ecd_d50"]["truth"] == pytest.approx(measured["tertiary"]["ecd_px_d50"])
     assert agreement["matrix"]["area_fraction"]["truth"] == pytest.approx(measured["matrix"]["area_fraction_mean"])
     off = json.loads(
-        runner.invoke(app, ["evaluate", tiny_run["best_checkpoint"], "--json", "--cleanup", "off"]).output
+        runner.invoke(
+            app, ["evaluate", tiny_run["best_checkpoint"], "--json", "--cleanup", "off", "--tta", "none"]
+        ).output
     )
     assert off["cleanup"] == "none" and "mask_miou_without_cleanup" not in off
 

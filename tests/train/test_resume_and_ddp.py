@@ -1,4 +1,4 @@
-"""Real processes: kill a training run mid-epoch and resume it; two-process DDP (gloo) on the CPU."""
+"""Real processes: kill a training run mid-epoch (and resume it); two-process DDP (gloo) on the CPU."""
 
 import csv
 import json
@@ -10,11 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from csunet.cli import app
 from csunet.evaluate import evaluate
 from tests.conftest import TINY_CLI
 
 CSUNET = [sys.executable, "-m", "csunet.cli"]
+runner = CliRunner()
 
 
 def run_cli(args, **kwargs):
@@ -42,18 +45,19 @@ def test_a_killed_run_resumes_to_a_complete_run_folder(tmp_path):
     assert last.exists(), "the run never finished its first epoch"
     assert not (run_dir / "summary.json").exists()
     # resuming only adds: options that would change the run are refused by name, and so is a damaged last.ckpt
-    result = run_cli(["train", "--resume", str(run_dir), "--lr", "0.1", "--task", "super-1"])
-    said = " ".join((result.stderr + result.stdout).split())  # the console wraps long lines
-    assert result.returncode == 2 and "lr 0.1 (the run's: 0.0002)" in said
+    # (in this process from here on: only the kill needs a process of its own)
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "--lr", "0.1", "--task", "super-1"])
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert result.exit_code == 2 and "lr 0.1 (the run's: 0.0002)" in said
     assert "data 'super-1' (the run's: 'sample')" in said
     intact = last.read_bytes()
     last.write_bytes(intact[: len(intact) // 2])
-    result = run_cli(["train", "--resume", str(run_dir)])
-    said = " ".join((result.stderr + result.stdout).split())
-    assert result.returncode == 2 and "last.ckpt" in said and "nothing was changed" in said
+    result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "last.ckpt" in said and "nothing was changed" in said
     last.write_bytes(intact)
-    result = run_cli(["train", "--resume", str(run_dir)])
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    assert result.exit_code == 0, result.output[-3000:]
     assert [int(r["epoch"]) for r in rows(run_dir)] == [0, 1, 2, 3]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs"] == 4
@@ -65,8 +69,8 @@ def test_a_killed_run_resumes_to_a_complete_run_folder(tmp_path):
         if remove_last:
             last.unlink()
             del before[last]
-        result = run_cli(["train", "--resume", str(run_dir)])
-        assert result.returncode == 2 and "this run finished" in " ".join((result.stderr + result.stdout).split())
+        result = runner.invoke(app, ["train", "--resume", str(run_dir)])
+        assert result.exit_code == 2 and "this run finished" in " ".join(result.output.split())
         assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 

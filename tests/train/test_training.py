@@ -37,6 +37,8 @@ def test_a_run_folder_holds_everything(tiny_run):
     assert float(rows[0]["lr"]) == pytest.approx(2e-4)
     test = json.loads((run / "test_metrics.json").read_text())
     assert test["images"] == 4 and set(test["per_class_iou"]) == {"matrix", "secondary", "tertiary"}
+    panels = sorted(path.name for path in (run / "figures").iterdir())  # the test images' error panels
+    assert panels == sorted(f"{Path(image['image']).stem}_panel.png" for image in test["per_image"])
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

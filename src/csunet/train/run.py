@@ -7,7 +7,7 @@ Run folder::
     weights_report.json  what pretrained weights loaded, were resized, stayed fresh (when any were asked for)
     metrics.csv          one row per epoch; loss.png and iou.png plot it
     checkpoints/         best.ckpt (highest validation IoU) and last.ckpt, written atomically
-    test_metrics.json    the best checkpoint on the test split (when the data has one)
+    test_metrics.json    the best checkpoint on the test split (when the data has one); figures/ its error panels
     summary.json         what happened: epochs, stages, wall time, best validation IoU, test IoU
     holdout.json         for data given as one folder pair: the images of each split drawn from it
     tensorboard/         when TensorBoard is installed
@@ -425,7 +425,7 @@ def _finish(
     if "test" in description.splits and best.exists():
         try:
             test = evaluate(best, config.data, "test", config.data_root, overlap=config.val_overlap, tta=config.tta,
-                            progress=progress)  # fmt: skip
+                            figures=RunFolder(run_dir).figures, progress=progress)  # fmt: skip
         except DataError as exc:
             test = {"error": str(exc)}
             summary["test_error"] = str(exc)
