@@ -4,8 +4,9 @@ arg-max mask before anyone measures it.
 Pixel IoU hides what skews the numbers users publish: a few-pixel patch of one class on the rim of another becomes a
 "particle", a missed pixel a "hole". Each rule has a per-class limit derived from the training masks
 (:func:`derive_limits`), and a rule is kept for a class only when it brings the measurements of the validation
-split closer to the truth's without lowering the validation mask IoU (:func:`choose_rules`). The kept rules and the
-reasons travel in the checkpoint, so `predict`, `evaluate`, napari and the demo clean alike (:func:`clean`).
+split closer to the truth's without lowering the validation mask IoU (:func:`choose_rules`: forward selection, the
+largest gain first, logit offsets per class among the candidates). The kept rules and the reasons travel in the
+checkpoint, so `predict`, `evaluate`, napari and the demo clean alike (:func:`clean`).
 
 Rules, in the order they are applied:
 
@@ -255,6 +256,19 @@ def clean(mask: np.ndarray, rules: CleanupRules | None) -> np.ndarray:
     return cleaned
 
 
+@dataclass
+class _Trial:
+    """One candidate (a class's offset, or a rule for a class) on top of what was kept so far, as validation saw it."""
+
+    score: float
+    iou: float
+    masks: dict[str, np.ndarray]
+    passes: bool
+    kept: dict[str, list[str]]
+    offsets: dict[str, float]
+    changes: bool = True
+
+
 def choose_rules(
     train_masks: list[np.ndarray],
     truth: dict[str, np.ndarray],
@@ -262,67 +276,96 @@ def choose_rules(
     settings: MeasureSettings,
     logits: dict[str, torch.Tensor] | None = None,
 ) -> CleanupRules:
-    """Derive the limits from ``train_masks`` and keep, one (rule, class) at a time in :data:`RULES` order, what
-    brings the measurements of the ``predicted`` validation masks closer to those of their ``truth`` (an
-    :func:`~csunet.morphometry.agreement_score` lower by :data:`MIN_GAIN` or more) while their mean mask IoU stays
-    within :data:`IOU_TOLERANCE` of the masks before the rule and of the masks as predicted. Given the images'
-    ``logits``, first a logit offset per class (the best of :data:`OFFSETS` that passes), which corrects outlines
-    drawn too wide or too narrow."""
+    """Derive the limits from ``train_masks``, then keep what brings the measurements of the ``predicted``
+    validation masks closer to those of their ``truth`` (an :func:`~csunet.morphometry.agreement_score` lower by
+    :data:`MIN_GAIN` or more) while their mean mask IoU stays within :data:`IOU_TOLERANCE` of the masks before it and
+    of the masks as predicted. Candidates: each (rule, class) and, given the images' ``logits``, a logit offset per
+    class (the best of :data:`OFFSETS` that passes), which corrects outlines drawn too wide or too narrow.
+
+    Forward selection: each round tries every candidate not yet kept on top of those kept, and keeps the one that
+    lowers the error most; it stops when none passes. The order candidates are listed in decides nothing (with a
+    fixed order, an early small gain could spend the IoU tolerance that a larger one needed). Rules are applied in
+    :data:`RULES` order, whichever round kept them."""
     rules = CleanupRules(list(settings.classes), settings.background, derive_limits(train_masks, settings))
     classes = len(settings.classes)
     truth_measured = measure_masks(truth, settings, shapes=False)
+    arg_maxes: dict[tuple, dict[str, np.ndarray]] = {(): dict(predicted)}
 
-    def judged(cleaned: dict[str, np.ndarray]) -> tuple[float, float]:
-        score = agreement_score(agreement(truth, cleaned, settings, truth_measured))
-        return score, mask_mean_iou(list(truth.values()), list(cleaned.values()), classes)
+    def masks_for(kept: dict[str, list[str]], offsets: dict[str, float]) -> dict[str, np.ndarray]:
+        key = tuple(sorted(offsets.items()))
+        if key not in arg_maxes:
+            shifting = rules.only({}, offsets)
+            arg_maxes[key] = {image: predicted_classes(shifting.shifted(value.float())[None])[0].numpy().astype(
+                np.uint8) for image, value in (logits or {}).items()}  # fmt: skip
+        trial = rules.only(kept, offsets)
+        return {image: clean(mask, trial) for image, mask in arg_maxes[key].items()}
 
-    current = dict(predicted)
+    def judged(masks: dict[str, np.ndarray]) -> tuple[float, float]:
+        score = agreement_score(agreement(truth, masks, settings, truth_measured))
+        return score, mask_mean_iou(list(truth.values()), list(masks.values()), classes)
+
+    kept, offsets, current = {}, {}, dict(predicted)
     score, iou = judged(current)
-    first_iou = iou
+    first_score, first_iou = score, iou
 
-    def passes(new_iou: float) -> bool:  # per rule, and over all kept rules together: small drops must not add up
+    def passes(new_iou: float) -> bool:  # per candidate, and over all kept together: small drops must not add up
         return new_iou >= max(iou, first_iou) - IOU_TOLERANCE
 
-    rules.decisions.append(f"as predicted: measurement error {score:.4f}, mask IoU {iou:.4f}")
+    def trial(new_kept: dict[str, list[str]], new_offsets: dict[str, float]) -> _Trial:
+        masks = masks_for(new_kept, new_offsets)
+        if all(np.array_equal(masks[image], current[image]) for image in masks):
+            return _Trial(score, iou, masks, False, new_kept, new_offsets, changes=False)
+        new_score, new_iou = judged(masks)
+        return _Trial(new_score, new_iou, masks, passes(new_iou), new_kept, new_offsets)
+
+    offset_classes = []
     if logits is not None:
         channels = rules.classes if next(iter(logits.values())).shape[0] > 1 else rules.classes[1:2]
-        for name in channels:
-            if settings.background is not None and name == rules.classes[settings.background]:
+        offset_classes = [name for name in channels
+                          if settings.background is None or name != rules.classes[settings.background]]  # fmt: skip
+    candidates = [("offset", name) for name in offset_classes]
+    candidates += [(rule, name) for rule in RULES for name in rules.limits[rule]]
+    lines: dict[tuple[str, str], str] = {}
+    for round_ in range(1, len(candidates) + 1):
+        tried: dict[tuple[str, str], _Trial] = {}
+        for rule, name in candidates:
+            if (rule, name) in lines:
                 continue
-            tried = []
-            for offset in OFFSETS:
-                trial = rules.only({}, {**rules.offsets, name: offset})
-                masks = {image: predicted_classes(trial.shifted(value.float())[None])[0].numpy().astype(np.uint8)
-                         for image, value in logits.items()}  # fmt: skip
-                tried.append((*judged(masks), offset, masks))
-            passing = [t for t in tried if passes(t[1])]
-            # the lowest error; of equal ones, the smallest change
-            new_score, new_iou, offset, masks = min(passing or tried, key=lambda t: (t[0], abs(t[2])))
-            keep = bool(passing) and new_score <= score - MIN_GAIN
-            rules.decisions.append(
-                f"offset {name} ({offset:+g}, the best of {OFFSETS[0]:+g} .. {OFFSETS[-1]:+g}): "
-                f"{'kept' if keep else 'not kept'}, measurement error {score:.4f} -> {new_score:.4f}, mask IoU "
-                f"{iou:.4f} -> {new_iou:.4f}"
-            )
-            if keep:
-                rules.offsets, score, iou, current = {**rules.offsets, name: offset}, new_score, new_iou, masks
-        predicted = current
-    for rule in RULES:
-        for name, limit in rules.limits[rule].items():
-            trial = rules.only({**rules.kept, rule: [*rules.kept.get(rule, []), name]})
-            cleaned = {image: clean(mask, trial) for image, mask in predicted.items()}
-            if all(np.array_equal(cleaned[image], current[image]) for image in cleaned):
-                rules.decisions.append(f"{rule} {name} (limit {limit} px): not kept, it changes nothing here")
-                continue
-            new_score, new_iou = judged(cleaned)
-            keep = new_score <= score - MIN_GAIN and passes(new_iou)
-            rules.decisions.append(
-                f"{rule} {name} (limit {limit} px): {'kept' if keep else 'not kept'}, measurement error "
-                f"{score:.4f} -> {new_score:.4f}, mask IoU {iou:.4f} -> {new_iou:.4f}"
-            )
-            if keep:
-                rules.kept, score, iou, current = trial.kept, new_score, new_iou, cleaned
+            if rule == "offset":
+                options = [trial(kept, {**offsets, name: value}) for value in OFFSETS]
+                passing = [t for t in options if t.passes]
+                # the lowest error; of equal ones, the smallest change
+                tried[rule, name] = min(passing or options, key=lambda t: (t.score, abs(t.offsets[name])))
+            else:
+                tried[rule, name] = trial({**kept, rule: [*kept.get(rule, []), name]}, offsets)
+        better = {key: t for key, t in tried.items() if t.changes and t.passes and t.score <= score - MIN_GAIN}
+        if not better:
+            break
+        key = min(better, key=lambda k: better[k].score)
+        chosen = better[key]
+        lines[key] = f"kept in round {round_}, {_numbers(score, iou, chosen)}"
+        kept, offsets, current, score, iou = chosen.kept, chosen.offsets, chosen.masks, chosen.score, chosen.iou
+    rules.kept, rules.offsets = kept, offsets
+    rules.decisions.append(f"as predicted: measurement error {first_score:.4f}, mask IoU {first_iou:.4f}")
+    for rule, name in candidates:
+        if (rule, name) in lines:
+            chosen_line = lines[rule, name]
+        elif not tried[rule, name].changes:
+            chosen_line = "not kept, it changes nothing here"
+        else:
+            chosen_line = f"not kept, {_numbers(score, iou, tried[rule, name])}"
+        if rule == "offset":
+            value = offsets[name] if (rule, name) in lines else tried[rule, name].offsets[name]
+            rules.decisions.append(f"offset {name} ({value:+g}, the best of {OFFSETS[0]:+g} .. {OFFSETS[-1]:+g}): "
+                                   f"{chosen_line}")  # fmt: skip
+        else:
+            rules.decisions.append(f"{rule} {name} ({'at least' if rule == 'split_touching' else 'limit'} "
+                                   f"{rules.limits[rule][name]} px): {chosen_line}")  # fmt: skip
     return rules
+
+
+def _numbers(score: float, iou: float, trial: _Trial) -> str:
+    return f"measurement error {score:.4f} -> {trial.score:.4f}, mask IoU {iou:.4f} -> {trial.iou:.4f}"
 
 
 def rules_from_meta(meta: CheckpointMeta) -> CleanupRules | None:
