@@ -16,6 +16,7 @@ from csunet.checkpoint import load_checkpoint  # noqa: E402
 from csunet.data import get_task, sample_root  # noqa: E402
 from csunet.data.dataset import pair_split  # noqa: E402
 from csunet.data.io import read_array  # noqa: E402
+from csunet.inference import DEFAULT_TTA  # noqa: E402
 from csunet.measure import measure  # noqa: E402
 from csunet.napari_plugin.io import get_reader, write_labels  # noqa: E402
 from csunet.napari_plugin.labels import LABEL_OFFSET  # noqa: E402
@@ -62,11 +63,14 @@ def segment(qtbot, widget: SegmentWidget, layer_name: str):
 def test_segment_widget_gives_predicts_masks(make_viewer, qtbot, checkpoint, tmp_path):
     viewer = make_viewer()
     files = sample_variants(tmp_path / "images")
-    records = predict(checkpoint, list(files.values()), tmp_path / "predicted", engine="torch", progress=False)
+    # one pass per tile on both sides; the widget's TTA box starts at predict's default
+    records = predict(checkpoint, list(files.values()), tmp_path / "predicted", engine="torch", tta="none",
+                      progress=False)  # fmt: skip
     widget = SegmentWidget(viewer)
     viewer.window.add_dock_widget(widget)
+    assert widget.tta.value == DEFAULT_TTA
     widget.checkpoint.value = checkpoint
-    widget.engine.value = "torch"
+    widget.engine.value, widget.tta.value = "torch", "none"
     widget.uncertainty.value = True
     for (name, path), record in zip(files.items(), records):
         viewer.add_image(read_array(path), name=name, rgb=read_array(path).ndim == 3)
