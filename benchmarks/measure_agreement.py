@@ -110,7 +110,7 @@ def table(rows: list[dict], machine: str) -> str:
         "predicted with (`--tta auto` from 2026-12-03 on: the four flips for the Super tasks; rows before: none). "
         "Relative errors in %, area fractions as differences; the last column: the errors on the validation images "
         "(where the clean-up was decided), raw / cleaned, to see whether validation and test are off the same way "
-        "(rows before 2026-12-03 12:00: not recorded; clean-up before then: rules tried in a fixed order, offsets "
+        "(rows measured before 2026-12-03 11:30: not recorded; clean-up before then: rules tried in a fixed order, offsets "
         "first, instead of forward selection). "
         "Command: `python -m benchmarks.measure_agreement` (nothing else running).",
         "",
