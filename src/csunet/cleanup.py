@@ -289,22 +289,23 @@ def choose_rules(
     rules = CleanupRules(list(settings.classes), settings.background, derive_limits(train_masks, settings))
     classes = len(settings.classes)
     truth_measured = measure_masks(truth, settings, shapes=False)
-    arg_maxes: dict[tuple, dict[str, np.ndarray]] = {(): dict(predicted)}
 
-    def masks_for(kept: dict[str, list[str]], offsets: dict[str, float]) -> dict[str, np.ndarray]:
-        key = tuple(sorted(offsets.items()))
-        if key not in arg_maxes:
-            shifting = rules.only({}, offsets)
-            arg_maxes[key] = {image: predicted_classes(shifting.shifted(value.float())[None])[0].numpy().astype(
-                np.uint8) for image, value in (logits or {}).items()}  # fmt: skip
-        trial = rules.only(kept, offsets)
-        return {image: clean(mask, trial) for image, mask in arg_maxes[key].items()}
+    def arg_max(new_offsets: dict[str, float]) -> dict[str, np.ndarray]:
+        shifting = rules.only({}, new_offsets)
+        return {image: predicted_classes(shifting.shifted(value.float())[None])[0].numpy().astype(np.uint8)
+                for image, value in (logits or {}).items()}  # fmt: skip
+
+    def masks_for(new_kept: dict[str, list[str]], new_offsets: dict[str, float]) -> dict[str, np.ndarray]:
+        # the arg-max under the kept offsets is made once per change of them, every rule's trial starts from it
+        trial = rules.only(new_kept, new_offsets)
+        start = base if new_offsets == offsets else arg_max(new_offsets)
+        return {image: clean(mask, trial) for image, mask in start.items()}
 
     def judged(masks: dict[str, np.ndarray]) -> tuple[float, float]:
         score = agreement_score(agreement(truth, masks, settings, truth_measured))
         return score, mask_mean_iou(list(truth.values()), list(masks.values()), classes)
 
-    kept, offsets, current = {}, {}, dict(predicted)
+    kept, offsets, current, base = {}, {}, dict(predicted), dict(predicted)
     score, iou = judged(current)
     first_score, first_iou = score, iou
 
@@ -338,12 +339,14 @@ def choose_rules(
                 tried[rule, name] = min(passing or options, key=lambda t: (t.score, abs(t.offsets[name])))
             else:
                 tried[rule, name] = trial({**kept, rule: [*kept.get(rule, []), name]}, offsets)
-        better = {key: t for key, t in tried.items() if t.changes and t.passes and t.score <= score - MIN_GAIN}
+        better = {key: t for key, t in tried.items() if t.passes and t.score <= score - MIN_GAIN}
         if not better:
             break
         key = min(better, key=lambda k: better[k].score)
         chosen = better[key]
         lines[key] = f"kept in round {round_}, {_numbers(score, iou, chosen)}"
+        if chosen.offsets != offsets:
+            base = arg_max(chosen.offsets)
         kept, offsets, current, score, iou = chosen.kept, chosen.offsets, chosen.masks, chosen.score, chosen.iou
     rules.kept, rules.offsets = kept, offsets
     rules.decisions.append(f"as predicted: measurement error {first_score:.4f}, mask IoU {first_iou:.4f}")
