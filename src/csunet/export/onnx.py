@@ -48,17 +48,36 @@ def export_model(
             dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
             input_names=["tiles"],
             output_names=["logits"],
+            optimize=False,
             verbose=False,
         )
     finally:
         for module in fused:
             module.fused_attn = True
+    _fold_constants(program.model)
     proto = program.model_proto
     if metadata:
         onnx.helper.set_model_props(proto, {key: json.dumps(value) for key, value in metadata.items()})
     path = Path(path)
     atomic_write_bytes(path, proto.SerializeToString())
     return path
+
+
+def _fold_constants(model) -> None:
+    """The exported graph with its constants folded and what they leave unused removed, in place.
+
+    torch's own ``optimize=True`` also runs onnxscript's pattern rewrites, which cost a third of a Swin model's export
+    and do not make ONNX Runtime faster (it fuses when it loads the file): CS-UNet at 512 px export 24 -> 17 s, run
+    1.04 -> 0.95 s per 2 tiles; TransDeepLab 32 -> 17 s (AMD EPYC). Without any folding the graph runs 50 % slower."""
+    import onnx_ir.passes.common as passes
+    from onnxscript import optimizer
+
+    optimizer.inline(model)
+    optimizer.fold_constants(model)
+    optimizer.remove_unused_nodes(model)
+    passes.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+    passes.DeduplicateInitializersPass()(model)
+    passes.CommonSubexpressionEliminationPass()(model)
 
 
 def source_stamp(checkpoint: Path) -> dict:
