@@ -12,12 +12,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from csunet.checkpoint import META_KEY, CheckpointError, load_checkpoint
 from csunet.utils import atomic_write_bytes, writable_file
+
+if TYPE_CHECKING:
+    import onnx_ir
 
 SOURCE_KEY = "csunet_source"
 """Size and modification time of the checkpoint an ONNX file was exported from, to notice when it is stale."""
@@ -63,7 +67,7 @@ def export_model(
     return path
 
 
-def _fold_constants(model) -> None:
+def _fold_constants(model: onnx_ir.Model) -> None:
     """The exported graph with its constants folded and what they leave unused removed, in place.
 
     torch's own ``optimize=True`` also runs onnxscript's pattern rewrites, which cost a third of a Swin model's export
