@@ -63,7 +63,7 @@ def test_two_tiny_runs_then_a_rerun_skips_both(tmp_path):
         tmp_path / "tiny.yaml", name="tiny", tasks=["sample", "sample-binary"],
         models={TINY_MODEL["model"]: {}},
         recipe={"model_settings": TINY_MODEL["model_settings"], "tile_size": 64, "crops_per_epoch": 8,
-                "max_epochs": 1, "val_overlap": 0.0, "tta": "none"},
+                "max_epochs": 1, "val_overlap": 0.0, "tta": "none", "decide_cleanup": False},
     )  # fmt: skip
     db = tmp_path / "results.sqlite"
     assert run_grid(grid, db, out=tmp_path / "runs", say=lambda _: None) == {

@@ -194,7 +194,8 @@ def test_init_weights_on_the_command_line_takes_the_model_from_the_checkpoint(ti
 
     result = CliRunner().invoke(app, ["train", "--task", "sample", "--recipe", "paper", "--init-weights",
                                       tiny_run["best_checkpoint"], "--max-epochs", "1", "--crops-per-epoch", "8",
-                                      "--batch-size", "4", "--out", str(tmp_path), "--name", "on"])  # fmt: skip
+                                      "--batch-size", "4", "--no-decide-cleanup", "--out", str(tmp_path), "--name",
+                                      "on"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "from --init-weights" in result.output
     config = TrainConfig.load(tmp_path / "on" / "config.yaml")

@@ -47,7 +47,7 @@ def test_large_validation_images_are_validated_on_windows_and_whole_at_the_end(t
     # training validates on windows worth 24 tiles, then the whole validation image once
     small = make_dataset(tmp_path / "small", splits={"train": 1, "val": 1}, shape=(256, 320))
     config = TrainConfig(**TINY_MODEL, data=str(small), recipe="fast", max_steps=2, batch_size=2, val_tiles=24,
-                         out=str(tmp_path), name="windows")  # fmt: skip
+                         out=str(tmp_path), name="windows", decide_cleanup=False)  # fmt: skip
     summary = train(config, progress=False)
     full = summary["full_validation"]
     assert set(full["per_class_iou"]) == set(CLASSES) and 0 <= full["nasa_iou"] <= 1
