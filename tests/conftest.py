@@ -57,6 +57,21 @@ def tiny_run(tmp_path_factory) -> dict:
     return train(tiny_config(tmp_path_factory.mktemp("runs"), "tiny", decide_cleanup=True), progress=False)
 
 
+def assert_measured_masks_were_scored(run: Path) -> None:
+    """The run folder's measured test masks are the masks its test split was scored on (same tiles, same clean-up):
+    area fractions and particle counts of ``measurements/summary.json`` equal the predicted side of the
+    measurement agreement in ``test_metrics.json``."""
+    import json
+
+    measured = json.loads((run / "measurements" / "summary.json").read_text())["per_class"]
+    scored = json.loads((run / "test_metrics.json").read_text())["measurement_agreement"]["per_class"]
+    assert set(measured) == set(scored)
+    for name, numbers in measured.items():
+        assert numbers["area_fraction_mean"] == pytest.approx(scored[name]["area_fraction"]["predicted"], abs=1e-7)
+        if numbers["kind"] == "particle":
+            assert numbers["count"] == scored[name]["count"]["predicted"]
+
+
 def pytest_collection_modifyitems(config, items):
     """The napari plugin's tests run last: they start a Qt application, whose event loop pytest-qt then runs
     around every later test."""

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from csunet.cli import app
+from tests.conftest import assert_measured_masks_were_scored
 
 runner = CliRunner()
 
@@ -74,10 +75,5 @@ def test_demo_trains_tests_and_segments_on_the_bundled_sample(tmp_path):
     measured = json.loads((run / "measurements" / "summary.json").read_text())
     assert measured["masks"] == 4 and set(measured["per_class"]) == {"matrix", "secondary", "tertiary"}
     assert (run / "measurements" / "images.csv").is_file()
-    # the masks measured are the masks the test split was scored on (same tiles, same clean-up)
-    scored = json.loads((run / "test_metrics.json").read_text())["measurement_agreement"]["per_class"]
-    for name, numbers in measured["per_class"].items():
-        assert numbers["area_fraction_mean"] == pytest.approx(scored[name]["area_fraction"]["predicted"], abs=1e-7)
-        if numbers["kind"] == "particle":
-            assert numbers["count"] == scored[name]["count"]["predicted"]
+    assert_measured_masks_were_scored(run)
     assert "report, open it in a browser" in text and (run / "report.html").stat().st_size > 100_000

@@ -13,6 +13,7 @@ from csunet.cli import app
 from csunet.data import sample_root
 from csunet.predict import predict
 from csunet.report import build_report
+from tests.conftest import assert_measured_masks_were_scored
 
 runner = CliRunner()
 CHROMIUM_FLAGS = [
@@ -59,6 +60,7 @@ def test_run_report_is_self_contained(run_report):
     assert "http://" not in page and "https://" not in page
     assert (run / "figures").is_dir() and (run / "predictions" / "predictions.json").is_file()
     assert (run / "measurements" / "images.csv").is_file()
+    assert_measured_masks_were_scored(run)  # remade at the overlap and flips the run scored its test split with
 
 
 def test_report_renders_in_headless_chromium_with_every_image_loaded(run_report, tmp_path):
@@ -86,7 +88,8 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(run_report,
 
 def test_report_of_a_predictions_folder_via_cli(tiny_run, tmp_path):
     predictions = tmp_path / "predictions"
-    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, progress=False, engine="torch")
+    predict(tiny_run["best_checkpoint"], [sample_root() / "test"], predictions, tta="none", progress=False,
+            engine="torch")  # fmt: skip
     result = runner.invoke(app, ["report", str(predictions), "--out", str(tmp_path / "p.html")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "p.html").read_text()

@@ -194,16 +194,21 @@ def _ensure_run_outputs(run: Path, say) -> tuple[Path, Path]:
         raise MissingInputError(
             f"{run}: no checkpoints/best.ckpt to make the report's panels and predictions from"
         )
+    if not (missing_figures or missing_predictions):
+        return figures, predictions
+    # the run's data, and the overlap and test-time augmentation its test split was scored with: the panels and the
+    # measured masks are then those of the metrics the report shows beside them
+    config = TrainConfig.load(folder.config)
     if missing_figures:
         say(f"making error panels in {figures}")
-        evaluate(checkpoint, split="test", figures=figures, progress=False)
+        evaluate(checkpoint, config.data, "test", config.data_root, overlap=config.val_overlap, tta=config.tta,
+                 figures=figures, progress=False)  # fmt: skip
     if missing_predictions:
-        config = TrainConfig.load(folder.config)  # the run's data, without loading the checkpoint twice
         description = load_description(config.data, config.data_root)
         say(f"segmenting the test images into {predictions}")
         # a few test images: exporting for a faster engine would cost more than it saves
-        predict(checkpoint, [description.split("test").images], predictions, progress=False, overwrite=True,
-                engine="torch")  # fmt: skip
+        predict(checkpoint, [description.split("test").images], predictions, overlap=config.val_overlap,
+                tta=config.tta, progress=False, overwrite=True, engine="torch")  # fmt: skip
     return figures, predictions
 
 
