@@ -60,7 +60,7 @@ def tiny_run(tmp_path_factory) -> dict:
 def assert_measured_masks_were_scored(run: Path) -> None:
     """The run folder's measured test masks are the masks its test split was scored on (same tiles, same clean-up):
     area fractions and particle counts of ``measurements/summary.json`` equal the predicted side of the
-    measurement agreement in ``test_metrics.json``."""
+    measurement agreement in ``test_metrics.json`` (pooled and per-image area fractions agree: images of one size)."""
     import json
 
     measured = json.loads((run / "measurements" / "summary.json").read_text())["per_class"]

@@ -68,10 +68,10 @@ def run_demo(
         raise CsunetError(f"{run.test_metrics}: {test['error']}")
     say("test split of the sample (NASA Super-1):")
     show_metrics(test, f"best of {summary['epochs']} epochs ({summary['steps']} steps)")
-    # four images: exporting for a faster engine would cost more than it saves; the overlap the test split was
-    # evaluated with, so that the saved and measured masks are the masks whose agreement with the truth was shown
+    # four images: exporting for a faster engine would cost more than it saves; the overlap and flips the test split
+    # was scored with, so that the saved and measured masks are those whose agreement with the truth was shown
     records = predict(summary["best_checkpoint"], [sample_root() / "test"], run.predictions, engine="torch",
-                      overlap=config.val_overlap)  # fmt: skip
+                      overlap=config.val_overlap, tta=config.tta)  # fmt: skip
     report = build_report(run_dir, run.report, say)
     measured = json.loads((run.measurements / "summary.json").read_text())
     show_measurements(measured)
