@@ -15,7 +15,7 @@ from csunet.train import TrainConfig, train
 from csunet.train.augment import train_transform
 from csunet.train.datamodule import CropsPerEpoch
 from csunet.train.module import warmup_cosine
-from csunet.train.plan import plan
+from csunet.train.plan import plan, validation_steps
 from csunet.train.sampling import ClassShares, CropSampler
 from tests.conftest import tiny_config
 
@@ -98,6 +98,20 @@ def test_the_plan_paces_validation_and_fits_the_step_budget():
     longer, reasons = plan(TrainConfig(recipe="fast", max_steps=50), sample_description())
     assert longer.crops_per_epoch == 25 * 4 and longer.max_steps == 50
     assert reasons == ["crops_per_epoch 100: 2 validations within the 50 steps"]
+
+
+def test_a_validation_is_costed_in_training_steps_by_its_tiles():
+    """What the time budget reserves for a validation it has not yet seen: 100 tiles of one forward pass each, a
+    step 4 crops of 3 passes: 100 / 12 steps, whatever the epoch's length; 24 window tiles: 2 steps."""
+    description = sample_description()
+    assert validation_steps(TrainConfig(recipe="fast"), description, 128, 1.0) == pytest.approx(100 / 12)
+    assert validation_steps(TrainConfig(recipe="fast", crops_per_epoch=40000), description, 128, 1.0) == (
+        pytest.approx(100 / 12)
+    )
+    assert validation_steps(TrainConfig(recipe="fast", val_tiles=24), description, 128, 1.0) == pytest.approx(2)
+    # at half scale, 256-pixel images in 128 tiles at least a quarter overlapping (a stride of at most 96): 3 x 3
+    # tiles each, 36 in all
+    assert validation_steps(TrainConfig(recipe="fast"), description, 128, 0.5) == pytest.approx(36 / 12)
     given, _ = plan(TrainConfig(recipe="fast", crops_per_epoch=20, tile_size=512), sample_description())
     assert (given.crops_per_epoch, given.tile_size) == (20, 512)
 
@@ -210,7 +224,7 @@ def test_warmup_then_cosine_to_zero_by_steps_or_time():
 
 def test_a_fast_run_ends_on_a_validated_checkpoint(tmp_path):
     config = tiny_config(tmp_path, "fast", recipe="fast", max_steps=8, warmup=0.25, val_overlap=0.0,
-                         crops_per_epoch=8, max_epochs=1000)  # fmt: skip
+                         crops_per_epoch=8, max_epochs=1000, tta="none")  # fmt: skip
     summary = train(config, progress=False)
     with open(Path(summary["run_dir"]) / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -231,9 +245,9 @@ def test_a_time_budget_ends_with_a_validation_inside_it(tmp_path):
     runs on the weights so far and writes the checkpoints, all within the minutes given."""
     import time
 
-    minutes = 0.4
+    minutes = 0.2
     config = tiny_config(
-        tmp_path, "budget", recipe="fast", max_steps=0, max_minutes=minutes, crops_per_epoch=40000
+        tmp_path, "budget", recipe="fast", max_steps=0, max_minutes=minutes, crops_per_epoch=40000, tta="none"
     )
     started = time.monotonic()
     summary = train(config, progress=False)
@@ -242,6 +256,8 @@ def test_a_time_budget_ends_with_a_validation_inside_it(tmp_path):
     fitted = sum(float(row["epoch_seconds"]) for row in rows)
     assert len(rows) == 1 and 0 < summary["steps"] < 10000  # cut short, and validated
     assert fitted <= 60 * minutes * 1.1, f"training and its validation took {fitted:.0f} s"
+    # and used most of them: the validation is estimated from its tiles, not from the (huge) epoch's length
+    assert fitted >= 60 * minutes * 0.5, f"training and its validation took only {fitted:.1f} s"
     assert summary["best_checkpoint"] and Path(summary["best_checkpoint"]).is_file()
     assert time.monotonic() - started < 60 * minutes + 120  # plus start-up and the test evaluation
 

@@ -42,6 +42,22 @@ def image_sizes(description: DatasetDescription, split: str) -> list[tuple[int, 
     return [read_array(image).shape[:2] for image, _ in pair_split(description, split).pairs]
 
 
+def tile_count(sizes: Iterable[tuple[int, int]], tile: int, overlap: float) -> int:
+    """Tiles a sliding window of ``tile`` pixels at ``overlap`` takes over images of these (height, width) sizes."""
+    return sum(len(tile_starts(h, tile, overlap)) * len(tile_starts(w, tile, overlap)) for h, w in sizes)
+
+
+def validation_steps(config: TrainConfig, description: DatasetDescription, tile: int, scale: float) -> float:
+    """What one validation costs in training steps of ``config``: its tiles (at most ``val_tiles`` of them), a
+    forward pass each, against a step's crops of :data:`TRAIN_COST_PER_CROP` forward passes each. Known before the
+    first validation, whatever an epoch's length."""
+    sizes = [scaled_size(*size, scale) for size in image_sizes(description, config.val_split)]
+    tiles = tile_count(sizes, tile, config.val_overlap)
+    if config.val_tiles:
+        tiles = min(tiles, config.val_tiles)
+    return tiles / (config.batch_size * TRAIN_COST_PER_CROP)
+
+
 def fits(size: int, window: int | None, multiple: int) -> bool:
     """Whether a tile of ``size`` pixels splits into Swin windows of ``window`` at every stage (None: any size)."""
     try:
@@ -167,10 +183,7 @@ def plan(config: TrainConfig, description: DatasetDescription) -> tuple[TrainCon
             reasons.append(
                 f"tile_size {tile}: the smallest image is {smallest} pixels, smaller than the recipe's tiles"
             )
-    tiles = sum(
-        len(tile_starts(h, tile, config.val_overlap)) * len(tile_starts(w, tile, config.val_overlap))
-        for h, w in val_sizes
-    )
+    tiles = tile_count(val_sizes, tile, config.val_overlap)
     validated = f"validating {len(val_sizes)} images takes {tiles} tiles"
     if config.val_tiles is None:
         changes["val_tiles"] = VALIDATION_TILE_LIMIT if tiles > VALIDATION_TILE_LIMIT else 0

@@ -61,7 +61,7 @@ from csunet.train.datamodule import SegmentationDataModule
 from csunet.train.history import EpochHistory
 from csunet.train.losses import class_frequencies, derived_class_weights, rare_classes
 from csunet.train.module import SegmentationModule
-from csunet.train.plan import plan
+from csunet.train.plan import plan, validation_steps
 from csunet.train.recipes import ACTIVATIONS, RARE_SHARE
 from csunet.train.sampling import NeverPredictedFeedback
 from csunet.train.schedule import EpochBudget, TwoStageSchedule
@@ -286,7 +286,10 @@ def _train(
         schedule = [TwoStageSchedule(config.patience, config.fine_tune_lr)]
         max_time = config.max_minutes
     else:  # whole epochs within the budget, and a hard stop well past it
-        schedule = [EpochBudget(config.max_minutes)] if config.max_minutes is not None else []
+        schedule = []
+        if config.max_minutes is not None:
+            validation = validation_steps(config, description, meta.tile_size, meta.scale)
+            schedule.append(EpochBudget(config.max_minutes, validation))
         max_time = None if config.max_minutes is None else 1.5 * config.max_minutes
     trainer = _trainer(
         config,

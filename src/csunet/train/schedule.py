@@ -19,11 +19,12 @@ class EpochBudget(L.Callback):
     """Keep training within ``minutes``, validation included: stop when one more step and the validation after it
     would end past the budget, mid-epoch if need be (Lightning then validates the weights so far and writes the
     checkpoints), so the last validation ends within the budget and the cosine schedule, which decays over the
-    same minutes, ends where training ends. A validation not yet measured is estimated as a quarter of an epoch's
-    training, what the fast recipe's plan paces it to."""
+    same minutes, ends where training ends. A validation not yet measured is estimated as ``validation_steps``
+    training steps (:func:`csunet.train.plan.validation_steps`)."""
 
-    def __init__(self, minutes: float) -> None:
+    def __init__(self, minutes: float, validation_steps: float) -> None:
         self.seconds = 60 * minutes
+        self.validation_steps = validation_steps
         self.started: float | None = None
         self.batch_started: float | None = None
         self.step_seconds = 0.0
@@ -43,8 +44,7 @@ class EpochBudget(L.Callback):
         self.step_seconds = step if not self.step_seconds else max(step, 0.8 * self.step_seconds + 0.2 * step)
         validation = self.validation_seconds
         if validation is None:
-            batches = trainer.num_training_batches
-            validation = 0.25 * self.step_seconds * (batches if batches != float("inf") else 1)
+            validation = self.validation_steps * self.step_seconds
         if not trainer.should_stop and now - self.started + self.step_seconds + validation > self.seconds:
             rank_zero_info(
                 f"time budget: another step and a validation would end after {self.seconds / 60:g} minutes; "
