@@ -98,6 +98,8 @@ def test_the_plan_paces_validation_and_fits_the_step_budget():
     longer, reasons = plan(TrainConfig(recipe="fast", max_steps=50), sample_description())
     assert longer.crops_per_epoch == 25 * 4 and longer.max_steps == 50
     assert reasons == ["crops_per_epoch 100: 2 validations within the 50 steps"]
+    given, _ = plan(TrainConfig(recipe="fast", crops_per_epoch=20, tile_size=512), sample_description())
+    assert (given.crops_per_epoch, given.tile_size) == (20, 512)
 
 
 def test_a_validation_is_costed_in_training_steps_by_its_tiles():
@@ -112,8 +114,6 @@ def test_a_validation_is_costed_in_training_steps_by_its_tiles():
     # at half scale, 256-pixel images in 128 tiles at least a quarter overlapping (a stride of at most 96): 3 x 3
     # tiles each, 36 in all
     assert validation_steps(TrainConfig(recipe="fast"), description, 128, 0.5) == pytest.approx(36 / 12)
-    given, _ = plan(TrainConfig(recipe="fast", crops_per_epoch=20, tile_size=512), sample_description())
-    assert (given.crops_per_epoch, given.tile_size) == (20, 512)
 
 
 def test_the_plan_shrinks_tiles_to_the_smallest_image(tmp_path):
